@@ -1,0 +1,128 @@
+"""NIfTI-1 and NIfTI-2 reading (nibabel), brought to the canonical grid."""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import zlib
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from viewer.errors import UnreadableFileError, VolumeTooLargeError
+from viewer.volume import Volume, to_canonical
+
+log = logging.getLogger(__name__)
+
+# Refuse before allocating: 2^31 voxels is 8 GiB as float32, far beyond any CT.
+MAX_VOXELS = 2**31
+# sform and qform "disagree" when any affine entry differs by more than this (mm).
+AFFINE_TOLERANCE_MM = 1e-3
+
+
+def choose_affine(header) -> tuple[np.ndarray, list[str]]:
+    """The affine nibabel would use (sform if code > 0, else qform, else pixdim).
+
+    Returns the affine and warnings (e.g. sform and qform both set but different).
+    """
+    warnings: list[str] = []
+    sform, sform_code = header.get_sform(coded=True)
+    qform, qform_code = header.get_qform(coded=True)
+    if sform_code and qform_code and not np.allclose(sform, qform, atol=AFFINE_TOLERANCE_MM):
+        largest = float(np.abs(sform - qform).max())
+        warnings.append(
+            f"sform and qform disagree (largest difference {largest:.3g}); using the sform "
+            "(it may hold a gantry-tilt shear the qform cannot express)"
+        )
+    if sform_code:
+        return np.asarray(sform, float), warnings
+    if qform_code:
+        return np.asarray(qform, float), warnings
+    warnings.append("header has neither sform nor qform; geometry comes from pixdim only")
+    return np.asarray(header.get_base_affine(), float), warnings
+
+
+def _check_declared_size(header, path: Path) -> tuple[int, ...]:
+    shape = tuple(int(s) for s in header.get_data_shape())
+    if len(shape) < 3:
+        shape = shape + (1,) * (3 - len(shape))
+    voxels = int(np.prod(shape, dtype=np.int64))
+    if any(s <= 0 for s in shape) or voxels > MAX_VOXELS:
+        raise VolumeTooLargeError(
+            f"{path.name}: header declares an impossible size {shape}; the file is corrupt "
+            "or not an image volume"
+        )
+    return shape
+
+
+def load_nifti(path: Path) -> Volume:
+    path = Path(path)
+    try:
+        image = nib.load(str(path))
+    except (gzip.BadGzipFile, zlib.error, EOFError, OSError) as error:
+        raise UnreadableFileError(
+            f"{path.name}: not a readable NIfTI file ({type(error).__name__}); "
+            "re-export or re-download it"
+        ) from None
+    except Exception as error:  # nibabel raises ImageFileError, HeaderDataError, ValueError
+        raise UnreadableFileError(
+            f"{path.name}: not a NIfTI image nibabel can read ({error}); check the file"
+        ) from None
+    if not isinstance(image, (nib.Nifti1Image, nib.Nifti2Image)):
+        raise UnreadableFileError(f"{path.name}: not a NIfTI-1 or NIfTI-2 image")
+    shape = _check_declared_size(image.header, path)
+    affine, warnings = choose_affine(image.header)
+
+    try:
+        data = np.asanyarray(image.dataobj)
+    except (EOFError, zlib.error, gzip.BadGzipFile, OSError, ValueError) as error:
+        raise UnreadableFileError(
+            f"{path.name}: the file ends before its image data does ({type(error).__name__}); "
+            "it is truncated, copy or download it again"
+        ) from None
+    if data.ndim > 3:
+        extra = int(np.prod(data.shape[3:]))
+        if extra > 1:
+            warnings.append(f"4D input with {extra} volumes; showing the first one")
+        data = data.reshape(data.shape[:3] + (extra,))[..., 0]
+    elif data.ndim < 3:
+        data = data.reshape(shape[:3])
+    data = _native_numeric(data)
+    if data.dtype.kind == "f":
+        bad = int(np.count_nonzero(~np.isfinite(data)))
+        if bad:
+            warnings.append(f"{bad} voxels are NaN or infinite; they are shown as the minimum")
+    canonical, canonical_affine = to_canonical(data, affine)
+    return Volume(
+        array=np.ascontiguousarray(canonical),
+        affine=canonical_affine,
+        source_affine=affine,
+        source_shape=tuple(data.shape),
+        modality="",
+        window=_header_window(image.header),
+        description=path.name,
+        warnings=tuple(warnings),
+        source_path=str(path),
+    )
+
+
+def _native_numeric(data: np.ndarray) -> np.ndarray:
+    """Native byte order; float64 narrowed to float32 (display and models need no more)."""
+    if data.dtype.byteorder not in ("=", "|"):
+        data = data.astype(data.dtype.newbyteorder("="))
+    if data.dtype == np.float64:
+        data = data.astype(np.float32)
+    if data.dtype == bool:
+        data = data.astype(np.uint8)
+    return data
+
+
+def _header_window(header) -> tuple[float, float] | None:
+    try:
+        low, high = float(header["cal_min"]), float(header["cal_max"])
+    except (KeyError, ValueError):
+        return None
+    if high > low:
+        return ((low + high) / 2.0, high - low)
+    return None
