@@ -1,0 +1,150 @@
+"""DICOM series in, canonical :class:`Volume` out.
+
+``load_dicom`` takes a file, a list of files or a folder (searched recursively;
+files with or without ``.dcm``), skips everything that is not an image slice,
+groups slices into series (:mod:`viewer.io.dicom_series`), orders them and builds
+the affine (:mod:`viewer.io.dicom_geometry`), decodes the pixels
+(:mod:`viewer.io.dicom_pixels`), converts DICOM's LPS to RAS once, and brings the
+result to the canonical grid. The source grid is (columns, rows, slices in
+ascending order along the slice normal).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+
+from viewer.errors import (
+    GeometryError,
+    SeriesSelectionError,
+    UnreadableFileError,
+    VolumeTooLargeError,
+)
+from viewer.io.dicom_files import ScanResult, scan
+from viewer.io.dicom_geometry import stack_geometry
+from viewer.io.dicom_pixels import read_stack
+from viewer.io.dicom_series import SeriesInfo, group_series
+from viewer.volume import Volume, to_canonical
+
+log = logging.getLogger(__name__)
+
+# The same ceiling as the NIfTI reader: 2^31 voxels is 8 GiB as float32.
+MAX_VOXELS = 2**31
+
+__all__ = ["SeriesInfo", "list_series", "load_dicom"]
+
+PathInput = str | Path | Iterable[str | Path]
+
+
+def _as_inputs(path: PathInput) -> list[Path]:
+    if isinstance(path, (str, Path)):
+        return [Path(path)]
+    return [Path(p) for p in path]
+
+
+def _describe(inputs: list[Path]) -> str:
+    return inputs[0].name if len(inputs) == 1 else f"{len(inputs)} files"
+
+
+def _scan_series(inputs: list[Path]) -> tuple[ScanResult, list[SeriesInfo]]:
+    result = scan(inputs)
+    if not result.slices:
+        where = _describe(inputs)
+        if result.files_seen == 0:
+            raise UnreadableFileError(
+                f"{where}: the folder is empty; choose a folder with DICOM files"
+            )
+        if result.non_image and not result.not_dicom:
+            raise UnreadableFileError(
+                f"{where}: holds DICOM objects but no images ({result.non_image} non-image objects "
+                "such as SEG, SR, RTSTRUCT); open the image series instead"
+            )
+        raise UnreadableFileError(
+            f"{where}: neither NIfTI nor DICOM images ({result.files_seen} file(s) checked); "
+            "open a .nii/.nii.gz file or a DICOM file or folder"
+        )
+    if result.not_dicom or result.non_image:
+        log.info(
+            "skipped %d non-DICOM file(s) and %d non-image DICOM object(s)",
+            result.not_dicom,
+            result.non_image,
+        )
+    return result, group_series(result.slices)
+
+
+def list_series(path: PathInput) -> list[SeriesInfo]:
+    """The image series found in a file, list of files or folder (headers only)."""
+    return _scan_series(_as_inputs(path))[1]
+
+
+def choose_series(series: list[SeriesInfo], index: int | None, where: str) -> SeriesInfo:
+    if index is None:
+        if len(series) == 1:
+            return series[0]
+        listing = "; ".join(s.label() for s in series)
+        raise SeriesSelectionError(
+            f"{where} holds {len(series)} series ({listing}); choose one with --series N",
+            series=series,
+        )
+    if not 0 <= index < len(series):
+        raise SeriesSelectionError(
+            f"{where} holds {len(series)} series (0 to {len(series) - 1}); series {index} does not exist",
+            series=series,
+        )
+    return series[index]
+
+
+def load_dicom(
+    path: PathInput,
+    series: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Volume:
+    """Read one DICOM series as a canonical :class:`Volume`.
+
+    Raises :class:`SeriesSelectionError` (with ``.series``) when several series are
+    found and ``series`` is None.
+    """
+    inputs = _as_inputs(path)
+    _, found = _scan_series(inputs)
+    chosen = choose_series(found, series, _describe(inputs))
+    records = list(chosen.records)
+    if any(r.extra.get("classic_multiframe") for r in records):
+        raise GeometryError(
+            f"{records[0].path.name}: a multi-frame image without per-frame positions (cine or "
+            "nuclear medicine); it cannot be placed as a volume"
+        )
+    first = records[0]
+    voxels = int(first.rows) * int(first.columns) * len(records)
+    if voxels > MAX_VOXELS or first.rows <= 0 or first.columns <= 0:
+        raise VolumeTooLargeError(
+            f"{first.path.name}: the headers declare {first.columns} x {first.rows} x {len(records)} "
+            "voxels, too large to be a real image; the files are corrupt"
+        )
+    geometry = stack_geometry(records)
+    stack = read_stack(geometry.ordered, progress=progress)  # (slices, rows, columns)
+    source = stack.transpose(2, 1, 0)  # (columns, rows, slices): the source grid
+    warnings = list(geometry.warnings)
+    if any(r.photometric == "MONOCHROME1" for r in records):
+        warnings.append("MONOCHROME1 images were inverted so that higher values are brighter")
+    if stack.dtype.kind == "f":
+        bad = int(np.count_nonzero(~np.isfinite(stack)))
+        if bad:
+            warnings.append(f"{bad} voxels are NaN or infinite")
+    canonical, canonical_affine = to_canonical(source, geometry.affine_ras)
+    root = inputs[0] if len(inputs) == 1 else inputs[0].parent
+    return Volume(
+        # Fortran order: for the usual axial stack this is a cheap flip copy (no
+        # transpose), and each axial slice array[:, :, k] is contiguous.
+        array=np.asfortranarray(canonical),
+        affine=canonical_affine,
+        source_affine=geometry.affine_ras,
+        source_shape=tuple(source.shape),
+        modality=first.modality,
+        window=next((r.window for r in geometry.ordered if r.window), None),
+        description=first.description,
+        warnings=tuple(warnings),
+        source_path=str(root),
+    )

@@ -1,0 +1,158 @@
+"""Decode DICOM pixel data into one stack, applying rescale and MONOCHROME1.
+
+Compressed transfer syntaxes (JPEG 2000, JPEG lossless, JPEG-LS, RLE) decode
+through pydicom's pixel backends with the pylibjpeg plugins. Files decode in a
+small thread pool (the decoders release the GIL) and each slice is rescaled
+straight into its place in the output, so the only full-size allocation is the
+output itself.
+
+Output type: int16 when every slope and intercept is integral and every rescaled
+value fits int16 (CT in HU, most MR), else float32. float64 is
+never produced: it doubles memory and nothing downstream needs it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pydicom
+
+from viewer.errors import UnreadableFileError
+from viewer.io.dicom_files import SliceRecord
+
+log = logging.getLogger(__name__)
+
+INT16_MIN, INT16_MAX = -32768, 32767
+DECODE_THREADS = max(1, min(4, os.cpu_count() or 1))
+
+
+def stored_value_range(record: SliceRecord) -> tuple[int, int]:
+    bits = record.bits_stored
+    if record.pixel_representation:
+        return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    return 0, 2**bits - 1
+
+
+def choose_dtype(records: Sequence[SliceRecord]) -> np.dtype:
+    """int16 when every slope and intercept is integral, else float32.
+
+    int16 is optimistic for 16-bit storage: a slice whose rescaled values leave the
+    int16 range makes :func:`read_stack` start again in float32.
+    """
+    for record in records:
+        slope, intercept = record.rescale_slope, record.rescale_intercept
+        if slope != round(slope) or intercept != round(intercept):
+            return np.dtype(np.float32)
+    return np.dtype(np.int16)
+
+
+def _decode_file(path: Path) -> np.ndarray:
+    """All frames of one file as (frames, rows, columns)."""
+    try:
+        ds = pydicom.dcmread(path)
+    except Exception as error:  # noqa: BLE001 - the file was readable a moment ago
+        raise UnreadableFileError(
+            f"{path.name}: cannot be read any more ({type(error).__name__})"
+        ) from None
+    if not any(tag in ds for tag in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+        raise UnreadableFileError(
+            f"{path.name}: DICOM file without pixel data (header only); export the images "
+            "with their pixel data"
+        )
+    try:
+        pixels = ds.pixel_array
+    except Exception as error:  # noqa: BLE001 - decoders raise many types on bad data
+        syntax = getattr(ds.file_meta, "TransferSyntaxUID", None)
+        name = getattr(syntax, "name", str(syntax))
+        raise UnreadableFileError(
+            f"{path.name}: pixel data cannot be decoded ({name}: {type(error).__name__}); "
+            "the file is truncated or uses an unsupported compression"
+        ) from None
+    if pixels.ndim == 2:
+        pixels = pixels[np.newaxis]
+    return pixels
+
+
+def _place(frame: np.ndarray, record: SliceRecord, out_slice: np.ndarray) -> None:
+    """Rescale one frame (rows, columns) into its slot of the output."""
+    if frame.shape != out_slice.shape:
+        raise UnreadableFileError(
+            f"{record.path.name}: pixel data is {frame.shape[0]} x {frame.shape[1]} but the header "
+            f"says {out_slice.shape[0]} x {out_slice.shape[1]}; the file is corrupt"
+        )
+    if record.photometric == "MONOCHROME1":
+        low, high = stored_value_range(record)
+        frame = (low + high) - frame.astype(np.int32)
+    slope, intercept = record.rescale_slope, record.rescale_intercept
+    if out_slice.dtype == np.int16:
+        if slope == 1 and intercept == 0 and frame.dtype == np.int16:
+            out_slice[...] = frame
+            return
+        values = frame.astype(np.int32)
+        if slope != 1:
+            values *= int(slope)
+        if intercept:
+            values += int(intercept)
+        if values.size and (values.min() < INT16_MIN or values.max() > INT16_MAX):
+            raise _OutOfInt16Range
+        out_slice[...] = values
+    else:
+        np.multiply(frame, np.float32(slope), out=out_slice, casting="unsafe")
+        out_slice += np.float32(intercept)
+
+
+class _OutOfInt16Range(Exception):
+    """Stored values beyond BitsStored: start again with float32 output."""
+
+
+def read_stack(
+    ordered: Sequence[SliceRecord],
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """Decode and rescale the slices into one array of shape (slices, rows, columns)."""
+    dtype = choose_dtype(ordered)
+    try:
+        return _read_stack(ordered, dtype, progress)
+    except _OutOfInt16Range:
+        log.info("stored values exceed the declared bit depth; reading as float32")
+        return _read_stack(ordered, np.dtype(np.float32), progress)
+
+
+def _read_stack(ordered, dtype: np.dtype, progress) -> np.ndarray:
+    first = ordered[0]
+    out = np.empty((len(ordered), first.rows, first.columns), dtype=dtype)
+    # One decode per file: a multi-frame file feeds all its slots at once.
+    slots_by_file: dict[Path, list[tuple[int, SliceRecord]]] = {}
+    for slot, record in enumerate(ordered):
+        slots_by_file.setdefault(record.path, []).append((slot, record))
+    total, done = len(ordered), 0
+
+    def work(path: Path) -> int:
+        frames = _decode_file(path)
+        for slot, record in slots_by_file[path]:
+            index = record.frame or 0
+            if index >= frames.shape[0]:
+                raise UnreadableFileError(
+                    f"{path.name}: frame {index + 1} is missing from the pixel data"
+                )
+            _place(frames[index], record, out[slot])
+        return len(slots_by_file[path])
+
+    paths = list(slots_by_file)
+    if len(paths) == 1 or DECODE_THREADS == 1:
+        for path in paths:
+            done += work(path)
+            if progress:
+                progress(done, total)
+        return out
+    with ThreadPoolExecutor(max_workers=DECODE_THREADS) as pool:
+        for count in pool.map(work, paths):
+            done += count
+            if progress:
+                progress(done, total)
+    return out
