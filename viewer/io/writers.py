@@ -1,0 +1,111 @@
+"""Write masks and volumes as NIfTI, atomically, never over the user's input.
+
+A mask is written on the grid of the file the user opened (``Volume.source_affine``
+and ``source_shape``): for a NIfTI input the result has that file's shape and
+affine, so it overlays voxel for voxel in any other tool. A converted volume
+(``spleenscope convert``) is written on the canonical grid, as dcm2niix does.
+
+Every write goes to a temporary file in the destination folder and is renamed into
+place with ``os.replace``, so a crash never leaves half a file under the real name.
+Headers carry no patient-identifying values: ``descrip`` is a fixed generic string.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from viewer.errors import SpleenScopeError
+from viewer.volume import Volume
+
+log = logging.getLogger(__name__)
+
+NIFTI_SUFFIXES = (".nii.gz", ".nii")
+GENERIC_DESCRIPTION = b"SpleenScope"
+
+
+def _split_suffix(path: Path) -> tuple[str, str]:
+    name = path.name
+    for suffix in NIFTI_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)], name[-len(suffix) :]
+    return name, ""
+
+
+def default_mask_path(volume: Volume) -> Path:
+    """Beside the input with a ``_seg`` suffix: ``case.nii.gz`` -> ``case_seg.nii.gz``,
+    a DICOM folder ``dir/`` -> ``dir_seg.nii.gz``, a DICOM file ``x.dcm`` -> ``x_seg.nii.gz``."""
+    source = Path(volume.source_path or "volume")
+    stem, suffix = _split_suffix(source)
+    if not suffix:
+        stem = source.name if source.is_dir() else source.stem
+        suffix = ".nii.gz"
+    return source.parent / f"{stem}_seg{suffix}"
+
+
+def _check_destination(volume: Volume | None, path: Path, overwrite: bool) -> Path:
+    path = Path(path)
+    _, suffix = _split_suffix(path)
+    if not suffix:
+        raise SpleenScopeError(f"{path.name}: the output must end in .nii or .nii.gz")
+    if volume is not None and volume.source_path:
+        source = Path(volume.source_path).resolve()
+        target = path.resolve()
+        if target == source or (source.is_dir() and source in target.parents):
+            raise SpleenScopeError(
+                f"{path}: refusing to write over or inside the input; choose another output path"
+            )
+    if path.exists() and not overwrite:
+        raise SpleenScopeError(f"{path}: already exists; choose another name or pass --overwrite")
+    if not path.parent.is_dir():
+        raise SpleenScopeError(f"{path.parent}: no such folder; create it or choose another path")
+    return path
+
+
+def _write_atomically(image: nib.Nifti1Image, path: Path) -> Path:
+    _, suffix = _split_suffix(path)
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent
+    )
+    os.close(handle)
+    try:
+        nib.save(image, temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    log.info("wrote %s", path)
+    return path
+
+
+def _nifti(array: np.ndarray, affine: np.ndarray) -> nib.Nifti1Image:
+    image = nib.Nifti1Image(array, affine)
+    image.header.set_qform(affine, code=1)  # nibabel keeps the nearest rigid part if sheared
+    image.header.set_sform(affine, code=1)
+    image.header["descrip"] = GENERIC_DESCRIPTION
+    image.header.set_xyzt_units("mm", "sec")
+    return image
+
+
+def save_mask(
+    volume: Volume, canonical_mask: np.ndarray, path: str | Path, *, overwrite: bool = False
+) -> Path:
+    """Write a mask (on the volume's canonical grid) as uint8 NIfTI on the source grid."""
+    path = _check_destination(volume, Path(path), overwrite)
+    source_mask = volume.to_source_grid(np.asarray(canonical_mask)).astype(np.uint8)
+    return _write_atomically(_nifti(np.ascontiguousarray(source_mask), volume.source_affine), path)
+
+
+def save_volume(volume: Volume, path: str | Path, *, overwrite: bool = False) -> Path:
+    """Write the volume on its canonical grid (DICOM to NIfTI conversion)."""
+    path = _check_destination(volume, Path(path), overwrite)
+    image = _nifti(volume.array, volume.affine)
+    if volume.window:
+        center, width = volume.window
+        image.header["cal_min"], image.header["cal_max"] = center - width / 2, center + width / 2
+    return _write_atomically(image, path)
