@@ -56,10 +56,27 @@ def _check_declared_size(header, path: Path) -> tuple[int, ...]:
     return shape
 
 
+def _open_image(path: Path):
+    """nib.load for usual names; for other names (``scan.img``, ``volume_gz``) the
+    header's own size field decides between NIfTI-1 and NIfTI-2."""
+    name = path.name.lower()
+    if name.endswith((".nii", ".nii.gz")):
+        return nib.load(str(path), mmap=False)
+    with open(path, "rb") as handle:
+        raw = handle.read()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    size = int.from_bytes(raw[:4], "little")
+    if size not in (348, 540):
+        size = int.from_bytes(raw[:4], "big")
+    image_class = nib.Nifti2Image if size == 540 else nib.Nifti1Image
+    return image_class.from_bytes(raw)
+
+
 def load_nifti(path: Path) -> Volume:
     path = Path(path)
     try:
-        image = nib.load(str(path))
+        image = _open_image(path)
     except (gzip.BadGzipFile, zlib.error, EOFError, OSError) as error:
         raise UnreadableFileError(
             f"{path.name}: not a readable NIfTI file ({type(error).__name__}); "
@@ -75,7 +92,7 @@ def load_nifti(path: Path) -> Volume:
     affine, warnings = choose_affine(image.header)
 
     try:
-        data = np.asanyarray(image.dataobj)
+        data = _read_voxels(image)
     except (EOFError, zlib.error, gzip.BadGzipFile, OSError, ValueError) as error:
         raise UnreadableFileError(
             f"{path.name}: the file ends before its image data does ({type(error).__name__}); "
@@ -85,17 +102,19 @@ def load_nifti(path: Path) -> Volume:
         extra = int(np.prod(data.shape[3:]))
         if extra > 1:
             warnings.append(f"4D input with {extra} volumes; showing the first one")
-        data = data.reshape(data.shape[:3] + (extra,))[..., 0]
+        data = data.reshape(data.shape[:3] + (extra,), order="F")[..., 0]
     elif data.ndim < 3:
         data = data.reshape(shape[:3])
     data = _native_numeric(data)
     if data.dtype.kind == "f":
         bad = int(np.count_nonzero(~np.isfinite(data)))
         if bad:
-            warnings.append(f"{bad} voxels are NaN or infinite; they are shown as the minimum")
+            warnings.append(f"{bad} voxels are NaN or infinite; statistics and windows ignore them")
     canonical, canonical_affine = to_canonical(data, affine)
     return Volume(
-        array=np.ascontiguousarray(canonical),
+        # Fortran order: nibabel already returns X fastest, so a canonical file needs
+        # no copy and a flipped one only a cheap flip copy (no transpose).
+        array=np.asfortranarray(canonical),
         affine=canonical_affine,
         source_affine=affine,
         source_shape=tuple(data.shape),
@@ -105,6 +124,19 @@ def load_nifti(path: Path) -> Volume:
         warnings=tuple(warnings),
         source_path=str(path),
     )
+
+
+def _read_voxels(image) -> np.ndarray:
+    """The stored voxels, scaled to float32 only when scl_slope/scl_inter say so.
+
+    Unscaled data keeps its stored type (int16 CT stays int16); scaled data is
+    computed directly in float32 rather than nibabel's default float64.
+    """
+    proxy = image.dataobj
+    slope, inter = getattr(proxy, "slope", 1.0), getattr(proxy, "inter", 0.0)
+    if slope == 1.0 and inter == 0.0:
+        return np.asarray(proxy)
+    return np.asarray(proxy, dtype=np.float32)
 
 
 def _native_numeric(data: np.ndarray) -> np.ndarray:

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from nibabel import orientations as nio
 
 from viewer.errors import SpleenScopeError
-from viewer.volume import Volume
+from viewer.volume import CANONICAL_AXCODES, Volume
 
 log = logging.getLogger(__name__)
 
@@ -92,12 +93,28 @@ def _nifti(array: np.ndarray, affine: np.ndarray) -> nib.Nifti1Image:
     return image
 
 
+def canonical_to_source_grid(volume: Volume, canonical_array: np.ndarray) -> np.ndarray:
+    """Reorder an array on the volume's canonical grid back to the source file's grid.
+
+    Only flips and axis permutations, so mask voxels are moved, never interpolated.
+    """
+    volume.check_same_grid_shape(canonical_array)
+    source_ornt = nio.io_orientation(volume.source_affine)
+    back = nio.ornt_transform(nio.axcodes2ornt(CANONICAL_AXCODES), source_ornt)
+    out = nio.apply_orientation(canonical_array, back)
+    if tuple(out.shape[:3]) != tuple(volume.source_shape[:3]):
+        raise ValueError(
+            f"reordered shape {out.shape} is not the source grid {volume.source_shape}"
+        )
+    return out
+
+
 def save_mask(
     volume: Volume, canonical_mask: np.ndarray, path: str | Path, *, overwrite: bool = False
 ) -> Path:
     """Write a mask (on the volume's canonical grid) as uint8 NIfTI on the source grid."""
     path = _check_destination(volume, Path(path), overwrite)
-    source_mask = volume.to_source_grid(np.asarray(canonical_mask)).astype(np.uint8)
+    source_mask = canonical_to_source_grid(volume, np.asarray(canonical_mask)).astype(np.uint8)
     return _write_atomically(_nifti(np.ascontiguousarray(source_mask), volume.source_affine), path)
 
 
