@@ -1,0 +1,61 @@
+"""Spleen measurements: phantom volume, bounding box, craniocaudal length, flag."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from segmentation.measurements import SPLENOMEGALY_VOLUME_ML, measure_spleen
+from segmentation.postprocess import postprocess
+from viewer.phantom import make_phantom
+
+
+@pytest.mark.parametrize(
+    "spacing, axcodes",
+    [((1.0, 1.0, 2.0), "RAS"), ((0.7, 0.9, 3.0), "LPS"), ((1.3, 0.6, 1.7), "PIL")],
+)
+def test_phantom_spleen_volume_within_one_percent(spacing, axcodes):
+    phantom = make_phantom(spacing=spacing, axcodes=axcodes)
+    volume = phantom.volume()
+    result = measure_spleen(phantom.canonical_mask(), volume.affine)
+    assert result.volume_ml == pytest.approx(phantom.spleen_volume_ml, rel=0.01)
+    assert result.voxels == int(phantom.canonical_mask().sum())
+    # Craniocaudal extent of a 50 mm semi-axis: 100 mm, within a slice.
+    assert result.craniocaudal_mm == pytest.approx(100.0, abs=spacing[2])
+    cx, cy, cz = phantom.spleen_center_mm
+    centre = (np.array(result.bbox_min_mm) + np.array(result.bbox_max_mm)) / 2
+    assert np.allclose(centre, (cx, cy, cz), atol=max(spacing))
+    assert result.splenomegaly  # 4/3 pi 35 x 55 x 50 mm = 403 mL > 314.5 mL
+
+
+def test_splenomegaly_flag_uses_the_published_upper_limit():
+    small = make_phantom(spleen_semi_axes_mm=(30, 45, 45))  # 254 mL
+    large = make_phantom(spleen_semi_axes_mm=(38, 60, 55))  # 525 mL
+    assert small.spleen_volume_ml < SPLENOMEGALY_VOLUME_ML < large.spleen_volume_ml
+    for phantom, expected in ((small, False), (large, True)):
+        result = measure_spleen(phantom.canonical_mask(), phantom.volume().affine)
+        assert result.splenomegaly is expected
+        assert "314.5 mL" in result.reference_range_text
+
+
+def test_empty_mask_and_scan_edge():
+    empty = measure_spleen(np.zeros((4, 4, 4), np.uint8), np.eye(4))
+    assert empty.volume_ml == 0 and empty.bbox_min_mm is None and not empty.splenomegaly
+    cut = np.zeros((10, 10, 10), np.uint8)
+    cut[3:6, 3:6, 0:4] = 1
+    result = measure_spleen(cut, np.diag([1.0, 1.0, 2.0, 1.0]))
+    assert result.touches_scan_edge
+    assert result.craniocaudal_mm == pytest.approx(8.0)
+    assert result.bbox_min_mm[2] == pytest.approx(-1.0)
+
+
+def test_postprocess_keeps_largest_component_and_fills_holes():
+    probabilities = np.zeros((30, 30, 10), np.float32)
+    probabilities[5:20, 5:20, 2:8] = 0.9
+    probabilities[10:13, 10:13, 4:6] = 0.1  # an enclosed hole (a vessel)
+    probabilities[25:28, 25:28, 2:4] = 0.95  # a separate false positive
+    mask = postprocess(probabilities, threshold=0.5)
+    assert mask.dtype == np.uint8
+    assert mask[11, 11, 4] == 1
+    assert mask[26, 26, 3] == 0
+    assert int(mask.sum()) == 15 * 15 * 6
