@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,10 @@ from pydicom.errors import InvalidDicomError
 from viewer.errors import UnreadableFileError
 
 log = logging.getLogger(__name__)
+# pydicom warns about malformed files as it reads them; we report such files in our
+# own one-line errors, and a stray UserWarning would break the CLI's one-line stderr.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom(\..*)?$")
+logging.getLogger("pydicom").setLevel(logging.ERROR)
 
 # Storage classes that hold no image volume (SEG, SR, RT objects, presentation
 # states, key objects, encapsulated documents, waveforms, raw data, DICOMDIR).

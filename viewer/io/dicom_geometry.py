@@ -119,7 +119,8 @@ def _check_positions(positions: np.ndarray, distances: np.ndarray, ordered) -> N
     if duplicates.size:
         k = int(duplicates[0])
         raise GeometryError(
-            f"slices {k + 1} and {k + 2} (of {count}, ordered by position) lie at the same position "
+            f"slices {k + 1} and {k + 2}{_instances(ordered, k)} (of {count}, ordered by position) "
+            "lie at the same position "
             f"({duplicates.size} such pairs): the folder mixes several acquisitions; "
             "separate them into their own folders"
         )
@@ -128,7 +129,8 @@ def _check_positions(positions: np.ndarray, distances: np.ndarray, ordered) -> N
     irregular = np.flatnonzero(np.abs(steps - typical) > tolerance)
     if irregular.size:
         gaps = ", ".join(
-            f"slices {int(k) + 1} and {int(k) + 2} are {steps[k]:.3g} mm apart"
+            f"slices {int(k) + 1} and {int(k) + 2}{_instances(ordered, int(k))} are "
+            f"{steps[k]:.3g} mm apart"
             for k in irregular[:3]
         )
         more = f" (and {irregular.size - 3} more)" if irregular.size > 3 else ""
@@ -137,6 +139,14 @@ def _check_positions(positions: np.ndarray, distances: np.ndarray, ordered) -> N
             "(ordered by position); a slice is missing or the folder mixes series, "
             "so re-export the complete series"
         )
+
+
+def _instances(ordered, k: int) -> str:
+    """`` (instances 12 and 14)`` when the headers number their instances, else ``""``."""
+    first, second = ordered[k].instance_number, ordered[k + 1].instance_number
+    if first is None or second is None:
+        return ""
+    return f" (instances {first} and {second})"
 
 
 def _check_collinear(positions: np.ndarray, step_vector: np.ndarray) -> None:

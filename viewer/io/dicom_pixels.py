@@ -28,6 +28,8 @@ from viewer.io.dicom_files import SliceRecord
 log = logging.getLogger(__name__)
 
 INT16_MIN, INT16_MAX = -32768, 32767
+# (7FE0,0010) Pixel Data as it appears in a little-endian file.
+PIXEL_DATA_TAG_BYTES = bytes.fromhex("e07f1000")
 DECODE_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
@@ -60,6 +62,11 @@ def _decode_file(path: Path) -> np.ndarray:
             f"{path.name}: cannot be read any more ({type(error).__name__})"
         ) from None
     if not any(tag in ds for tag in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+        if PIXEL_DATA_TAG_BYTES in path.read_bytes():
+            raise UnreadableFileError(
+                f"{path.name}: the pixel data is cut short (the file is truncated); "
+                "copy or export it again"
+            )
         raise UnreadableFileError(
             f"{path.name}: DICOM file without pixel data (header only); export the images "
             "with their pixel data"
