@@ -27,7 +27,7 @@ def test_six_axis_orders_give_identical_canonical_arrays_and_affines(sample_data
     volumes = [load_volume(sample_data / f"orientation/nifti_space_{s}.nii.gz") for s in SPACES]
     reference = volumes[0]
     assert reference.orientation == ("R", "A", "S")
-    for space, volume in zip(SPACES, volumes):
+    for space, volume in zip(SPACES, volumes, strict=True):
         assert volume.source_orientation == tuple(space), space
         assert volume.shape == reference.shape
         np.testing.assert_allclose(volume.affine, reference.affine, atol=1e-4, err_msg=space)

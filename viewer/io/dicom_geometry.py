@@ -124,7 +124,7 @@ def _check_positions(positions: np.ndarray, distances: np.ndarray, ordered) -> N
             f"({duplicates.size} such pairs): the folder mixes several acquisitions; "
             "separate them into their own folders"
         )
-    typical = float(np.median(steps))
+    typical = _typical_step(steps)
     tolerance = STEP_RELATIVE_TOLERANCE * typical + STEP_ABSOLUTE_TOLERANCE_MM
     irregular = np.flatnonzero(np.abs(steps - typical) > tolerance)
     if irregular.size:
@@ -139,6 +139,14 @@ def _check_positions(positions: np.ndarray, distances: np.ndarray, ordered) -> N
             "(ordered by position); a slice is missing or the folder mixes series, "
             "so re-export the complete series"
         )
+
+
+def _typical_step(steps: np.ndarray) -> float:
+    """The most common step (to 0.01 mm); on a tie the smallest, since a missing
+    slice makes a gap that is a multiple of the true step."""
+    values, counts = np.unique(np.round(steps, 2), return_counts=True)
+    most = values[counts == counts.max()].min()
+    return float(np.median(steps[np.round(steps, 2) == most]))
 
 
 def _instances(ordered, k: int) -> str:
