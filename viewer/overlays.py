@@ -1,0 +1,238 @@
+"""Label maps drawn over the image: their state, colours, names, and loading from files.
+
+An :class:`OverlayLayer` is an integer label array on the volume's canonical grid
+plus how to draw it. An :class:`OverlayStack` keeps layers in drawing order. Neither
+emits events: the UI re-renders when it is told to (``MainWindow.refresh_overlays``).
+Qt-free.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import json
+import logging
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from viewer.errors import GeometryError
+from viewer.volume import Volume
+
+log = logging.getLogger(__name__)
+
+RESOURCES = Path(__file__).resolve().parents[1] / "resources"
+#: Two grids are "the same" when every affine entry agrees within this (mm).
+GRID_TOLERANCE_MM = 1e-2
+MODES = ("fill", "outline")
+
+
+@dataclass
+class OverlayLayer:
+    """One label map and how it is drawn.
+
+    ``labels`` is uint8 or uint16 on the volume's canonical grid (0 = nothing).
+    ``colors`` maps label -> (r, g, b) 0-255; labels without a colour get one from
+    :func:`label_colors` when the layer is created.
+    """
+
+    name: str
+    labels: np.ndarray
+    colors: dict = field(default_factory=dict)
+    label_names: dict = field(default_factory=dict)
+    opacity: float = 0.5
+    mode: str = "fill"
+    visible: bool = True
+
+    def __post_init__(self) -> None:
+        if self.labels.ndim != 3:
+            raise ValueError(f"overlay {self.name!r} needs a 3D label array, got {self.labels.shape}")
+        if self.labels.dtype not in (np.uint8, np.uint16):
+            self.labels = as_label_array(self.labels)
+        if self.mode not in MODES:
+            raise ValueError(f"overlay mode must be one of {MODES}, got {self.mode!r}")
+        present = present_labels(self.labels)
+        generated = label_colors(int(max(present, default=0)))
+        for label in present:
+            self.colors.setdefault(int(label), generated[int(label)])
+
+    @property
+    def present(self) -> list[int]:
+        """Non-zero labels that occur in the map (computed once per call; cache if hot)."""
+        return present_labels(self.labels)
+
+    def name_of(self, label: int) -> str:
+        return self.label_names.get(int(label), f"label {int(label)}")
+
+
+class OverlayStack:
+    """Layers in drawing order (first added is drawn lowest), keyed by name."""
+
+    def __init__(self) -> None:
+        self._layers: dict[str, OverlayLayer] = {}
+
+    def add(self, layer: OverlayLayer) -> None:
+        """Add a layer, or replace the one with the same name keeping its place."""
+        self._layers[layer.name] = layer
+
+    replace = add
+
+    def remove(self, name: str) -> OverlayLayer | None:
+        return self._layers.pop(name, None)
+
+    def get(self, name: str) -> OverlayLayer | None:
+        return self._layers.get(name)
+
+    def clear(self) -> None:
+        self._layers.clear()
+
+    def names(self) -> list[str]:
+        return list(self._layers)
+
+    def __iter__(self):
+        return iter(list(self._layers.values()))
+
+    def __len__(self) -> int:
+        return len(self._layers)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._layers
+
+    def label_at(self, ijk) -> list[tuple[OverlayLayer, int]]:
+        """(layer, label) of every visible layer with a non-zero label at voxel ``ijk``."""
+        i, j, k = (int(v) for v in ijk)
+        hits = []
+        for layer in self:
+            if not layer.visible:
+                continue
+            shape = layer.labels.shape
+            if 0 <= i < shape[0] and 0 <= j < shape[1] and 0 <= k < shape[2]:
+                value = int(layer.labels[i, j, k])
+                if value:
+                    hits.append((layer, value))
+        return hits
+
+
+def present_labels(labels: np.ndarray) -> list[int]:
+    """Sorted non-zero label values, via bincount (much faster than np.unique)."""
+    counts = np.bincount(labels.reshape(-1).astype(np.int64, copy=False)) if labels.size else []
+    return [int(v) for v in np.nonzero(counts)[0] if v != 0]
+
+
+def as_label_array(array: np.ndarray) -> np.ndarray:
+    """Integer labels as uint8 (or uint16 when needed); floats are rounded."""
+    if array.dtype.kind == "f":
+        array = np.rint(np.nan_to_num(array))
+    if array.size and (array.min() < 0 or array.max() > 65535):
+        raise GeometryError(
+            "mask holds values outside 0..65535; it is not a label map (open it as an image)"
+        )
+    top = int(array.max()) if array.size else 0
+    return array.astype(np.uint8 if top < 256 else np.uint16, copy=False)
+
+
+def label_colors(n: int) -> dict[int, tuple[int, int, int]]:
+    """Distinct colours for labels 1..n: label 1 is a strong red, then golden-ratio hues."""
+    colors: dict[int, tuple[int, int, int]] = {}
+    first = tuple(_color_table()["default_first"])
+    for label in range(1, n + 1):
+        if label == 1:
+            colors[label] = first  # type: ignore[assignment]
+            continue
+        hue = (0.12 + label * 0.618033988749895) % 1.0
+        saturation = 0.65 + 0.3 * ((label * 7) % 3) / 2.0
+        value = 0.95 - 0.2 * ((label * 5) % 2)
+        r, g, b = colorsys.hsv_to_rgb(hue, min(saturation, 1.0), value)
+        colors[label] = (int(r * 255), int(g * 255), int(b * 255))
+    return colors
+
+
+@lru_cache(maxsize=1)
+def _color_table() -> dict:
+    return json.loads((RESOURCES / "colors.json").read_text())
+
+
+@lru_cache(maxsize=1)
+def _label_name_tables() -> dict:
+    return json.loads((RESOURCES / "label_names.json").read_text())
+
+
+def totalsegmentator_names() -> dict[int, str]:
+    """TotalSegmentator CT class names (1 spleen, 2 kidney_right, ..., 117)."""
+    table = _label_name_tables()["totalsegmentator_ct"]
+    return {int(k): v for k, v in table.items()}
+
+
+def guess_label_names(labels_present: list[int], modality: str = "") -> dict[int, str]:
+    """Names for a mask file's labels when the file itself carries none.
+
+    A binary mask in this program is a spleen mask. Multi-label CT maps whose labels
+    fit TotalSegmentator's 117 classes get its names; anything else gets none (a
+    wrong name is worse than a number).
+    """
+    if labels_present == [1]:
+        return {1: "spleen"}
+    if modality.upper() != "MR" and labels_present and max(labels_present) <= 117:
+        names = totalsegmentator_names()
+        return {label: names[label] for label in labels_present if label in names}
+    return {}
+
+
+def colors_for_names(label_names: dict[int, str]) -> dict[int, tuple[int, int, int]]:
+    """Conventional anatomy colours for the labels whose names we know."""
+    by_name = _color_table()["by_name"]
+    return {label: tuple(by_name[name]) for label, name in label_names.items() if name in by_name}
+
+
+def same_grid(a_affine: np.ndarray, a_shape, b_affine: np.ndarray, b_shape) -> bool:
+    return tuple(a_shape[:3]) == tuple(b_shape[:3]) and bool(
+        np.allclose(a_affine, b_affine, atol=GRID_TOLERANCE_MM)
+    )
+
+
+def resample_labels_nearest(mask: Volume, volume: Volume) -> np.ndarray:
+    """Mask labels resampled onto ``volume``'s grid with nearest neighbour (0 outside)."""
+    from scipy import ndimage
+
+    # target voxel -> world -> mask voxel
+    matrix = np.linalg.inv(mask.affine) @ volume.affine
+    labels = as_label_array(mask.array)
+    return ndimage.affine_transform(
+        labels,
+        matrix[:3, :3],
+        offset=matrix[:3, 3],
+        output_shape=volume.shape,
+        order=0,
+        mode="constant",
+        cval=0,
+        prefilter=False,
+    )
+
+
+def load_mask_for_volume(path: str | Path, volume: Volume) -> tuple[np.ndarray, str]:
+    """Read a label file and put it on ``volume``'s canonical grid.
+
+    Returns ``(labels, notice)``: ``notice`` is empty when the mask was on the same
+    grid, otherwise a sentence saying it was resampled (nearest neighbour) so the
+    user knows the overlay is not the file's own voxels.
+    Raises :class:`GeometryError` when the mask and the image do not overlap at all.
+    """
+    from viewer.io import load_volume
+
+    mask = load_volume(path)
+    if same_grid(mask.affine, mask.shape, volume.affine, volume.shape):
+        return as_label_array(mask.array), ""
+    labels = resample_labels_nearest(mask, volume)
+    if not labels.any() and mask.array.any():
+        raise GeometryError(
+            f"{Path(path).name}: the mask does not overlap the image in world space; "
+            "check that it belongs to this series"
+        )
+    notice = (
+        f"{Path(path).name} lies on another grid ({'x'.join(map(str, mask.shape))}, "
+        f"{'x'.join(f'{s:.3g}' for s in mask.spacing)} mm); resampled onto the image grid "
+        "with nearest neighbour"
+    )
+    log.info("mask resampled onto the image grid")
+    return labels, notice

@@ -1,0 +1,40 @@
+"""The QApplication with SpleenScope's names, style sheet, icon and pyqtgraph options."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pyqtgraph as pg
+from PyQt5.QtGui import QIcon
+from PyQt5.QtWidgets import QApplication
+
+from viewer.ui.recent_files import APPLICATION, ORGANIZATION
+
+RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+
+
+def configure_pyqtgraph() -> None:
+    # col-major matches the (X, Y) slices numpy gives; no antialiasing of images.
+    pg.setConfigOptions(imageAxisOrder="col-major", antialias=False, background="k")
+
+
+def style_sheet() -> str:
+    path = RESOURCES / "style.qss"
+    return path.read_text() if path.exists() else ""
+
+
+def create_app(argv: list[str] | None = None) -> QApplication:
+    """The one QApplication (reused when one exists, as under pytest-qt)."""
+    configure_pyqtgraph()
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(list(argv) if argv is not None else sys.argv[:1])
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setStyle("Fusion")
+    app.setStyleSheet(style_sheet())
+    icon = RESOURCES / "icon.svg"
+    if icon.exists():
+        app.setWindowIcon(QIcon(str(icon)))
+    return app

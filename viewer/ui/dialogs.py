@@ -1,0 +1,103 @@
+"""Dialogs: choosing one series of a folder, and the list of shortcuts."""
+
+from __future__ import annotations
+
+import html
+
+from PyQt5.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QListWidget,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+#: (keys, what they do) in the order the help lists them; the one source of truth.
+SHORTCUTS: list[tuple[str, str]] = [
+    ("Left click / drag", "Move the crosshair; the other views go to the slices through it"),
+    ("Wheel, ↑ ↓ ← →", "Previous / next slice in the view under the mouse"),
+    ("Page Up / Page Down", "10 slices back / forward"),
+    ("Home / End", "First / last slice"),
+    ("Ctrl + wheel, right drag", "Zoom around the mouse"),
+    ("Middle drag, Space + drag", "Pan"),
+    ("Shift + left drag", "Window/level: right = wider, down = brighter level"),
+    ("1 … 5", "Window presets: abdomen, liver, lung, bone, brain"),
+    ("0", "Header window (or automatic for MR)"),
+    ("A", "Automatic window (intensity percentiles)"),
+    ("R", "Reset zoom and pan in all views"),
+    ("F or double click", "Maximize the view under the mouse / back to all views"),
+    ("C", "Show / hide the crosshair lines"),
+    ("M", "Show / hide the mask overlays"),
+    ("O", "Mask as filled colour / outline"),
+    ("L", "Link zoom across the three views"),
+    ("Ctrl+O / Ctrl+D", "Open file / open DICOM folder"),
+    ("Ctrl+M", "Open mask"),
+    ("F1", "This list"),
+]
+
+
+def series_summary(series) -> str:
+    """One line for a series, whatever summary type the reader gives."""
+    parts = []
+    for attribute in ("description", "modality", "n_slices", "num_slices", "shape"):
+        value = getattr(series, attribute, None)
+        if value is None and isinstance(series, dict):
+            value = series.get(attribute)
+        if value in (None, ""):
+            continue
+        if attribute in ("n_slices", "num_slices"):
+            value = f"{value} slices"
+        elif attribute == "shape":
+            value = "×".join(str(v) for v in value)
+        parts.append(str(value))
+    return " · ".join(parts) if parts else str(series)
+
+
+class SeriesPickerDialog(QDialog):
+    """Lists the series of a folder; ``chosen_index()`` after ``exec_()``."""
+
+    def __init__(self, series: list, message: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Choose a series")
+        self.list = QListWidget()
+        self.list.setObjectName("series_list")
+        for number, item in enumerate(series, start=1):
+            self.list.addItem(f"{number}. {series_summary(item)}")
+        self.list.setCurrentRow(0)
+        self.list.itemDoubleClicked.connect(lambda _item: self.accept())
+        buttons = QDialogButtonBox(QDialogButtonBox.Open | QDialogButtonBox.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(html.escape(message) or "This folder holds several series."))
+        layout.addWidget(self.list)
+        layout.addWidget(buttons)
+        self.resize(520, 320)
+
+    def chosen_index(self) -> int:
+        return max(self.list.currentRow(), 0)
+
+
+class ShortcutsDialog(QDialog):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Keyboard and mouse shortcuts")
+        table = QTableWidget(len(SHORTCUTS), 2)
+        table.setObjectName("shortcuts_table")
+        table.setHorizontalHeaderLabels(["Keys / mouse", "Action"])
+        table.verticalHeader().hide()
+        for row, (keys, action) in enumerate(SHORTCUTS):
+            table.setItem(row, 0, QTableWidgetItem(keys))
+            table.setItem(row, 1, QTableWidgetItem(action))
+        table.resizeColumnsToContents()
+        table.horizontalHeader().setStretchLastSection(True)
+        table.setEditTriggers(QTableWidget.NoEditTriggers)
+        buttons = QDialogButtonBox(QDialogButtonBox.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(table)
+        layout.addWidget(buttons)
+        self.resize(640, 520)

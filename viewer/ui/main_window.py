@@ -1,0 +1,759 @@
+"""The SpleenScope main window: three linked views, panels, menus, loading.
+
+Public API (other parts of the program code against it; see /work/notes/viewer_api.md
+and ``viewer/ui/extensions.py``):
+
+- ``open_path(path, series=None)`` loads in a worker thread; ``set_volume(volume)``
+  shows a loaded :class:`~viewer.volume.Volume` at once; ``.volume``.
+- ``.overlays`` (:class:`~viewer.overlays.OverlayStack`), ``set_overlay(layer)``,
+  ``remove_overlay(name)``, ``refresh_overlays()``, ``open_mask(path)``.
+- ``set_cursor_world(xyz)``, ``cursor_world()``, ``go_to_slice(view, index)``.
+- ``add_dock(widget, title, area)``, ``menu(title)``, ``.toolbar``.
+- ``add_close_guard(callable)``, ``save_screenshot(path)``.
+- signals ``volume_changed(object)``, ``cursor_moved(object)``, ``load_failed(str)``,
+  ``overlays_changed()``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PyQt5.QtCore import QSettings, Qt, pyqtSignal
+from PyQt5.QtGui import QKeySequence
+from PyQt5.QtWidgets import (
+    QAction,
+    QActionGroup,
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QGridLayout,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QProgressBar,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from viewer.errors import SeriesSelectionError, SpleenScopeError
+from viewer.overlay_render import LayerRenderer
+from viewer.overlays import (
+    OverlayLayer,
+    OverlayStack,
+    colors_for_names,
+    guess_label_names,
+    load_mask_for_volume,
+    present_labels,
+)
+from viewer.slicing import VIEW_NAMES
+from viewer.ui import extensions
+from viewer.ui.dialogs import SeriesPickerDialog, ShortcutsDialog
+from viewer.ui.histogram_panel import HistogramPanel
+from viewer.ui.info_panel import InfoPanel
+from viewer.ui.load_worker import LoadWorker
+from viewer.ui.overlay_panel import OverlayPanel
+from viewer.ui.readout_panel import ReadoutPanel, readout_values
+from viewer.ui.recent_files import RecentFiles
+from viewer.ui.slice_view import SliceView
+from viewer.view_state import ViewState
+from viewer.volume import Volume
+from viewer.window_level import (
+    auto_window,
+    default_window,
+    drag_window,
+    levels_from_window,
+    load_presets,
+    looks_like_ct,
+    preset_by_key,
+    window_from_levels,
+)
+
+log = logging.getLogger(__name__)
+
+LAYOUTS = ("2x2", "1x3")
+#: Grid cells of the views in the 2 x 2 layout; the image panel takes (1, 1).
+GRID_2X2 = {"axial": (0, 0), "coronal": (0, 1), "sagittal": (1, 0)}
+FILE_FILTER = "Images (*.nii *.nii.gz *.dcm *);;NIfTI (*.nii *.nii.gz);;All files (*)"
+MASK_FILTER = "Label maps (*.nii *.nii.gz *.dcm);;All files (*)"
+
+
+class MainWindow(QMainWindow):
+    volume_changed = pyqtSignal(object)  # Volume or None
+    cursor_moved = pyqtSignal(object)  # np.ndarray, RAS mm
+    load_failed = pyqtSignal(str)
+    overlays_changed = pyqtSignal()
+
+    def __init__(
+        self,
+        settings: QSettings | None = None,
+        install_extensions: bool = True,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("SpleenScope")
+        self.setObjectName("main_window")
+        self.setAcceptDrops(True)
+        self.volume: Volume | None = None
+        self.state: ViewState | None = None
+        self.overlays = OverlayStack()
+        self.recent = RecentFiles(settings)
+        self.window_center_width: tuple[float, float] = (40.0, 400.0)
+        self.layout_mode = "2x2"
+        self.maximized_view: str | None = None
+        self.active_view = "axial"
+        self.last_error: str = ""
+        self.notices: list[str] = []
+        #: When true (CLI --screenshot), problems are reported by signal, never by dialogs.
+        self.headless = False
+        self._renderers: dict[str, LayerRenderer] = {}
+        self._present: dict[str, list[int]] = {}
+        self._close_guards: list[Callable[[], bool]] = []
+        self._worker: LoadWorker | None = None
+        self._value_unit = ""
+        self._value_span = 1000.0
+        self._hovering = False
+        self._dialogs: list[QWidget] = []
+
+        self.views = {name: SliceView(name) for name in VIEW_NAMES}
+        for view in self.views.values():
+            view.activated.connect(self._view_activated)
+            view.maximize_requested.connect(self.toggle_maximize)
+            view.hovered_voxel.connect(self._hovered)
+            view.window_dragged.connect(self._window_dragged)
+            view.zoomed.connect(self._view_zoomed)
+
+        self.histogram_panel = HistogramPanel()
+        self.histogram_panel.levels_dragged.connect(
+            lambda low, high: self.set_window(*window_from_levels(low, high))
+        )
+        self.histogram_panel.preset_chosen.connect(self.apply_preset)
+        self.histogram_panel.lookup_table_changed.connect(self._lookup_table_changed)
+        self.info_panel = InfoPanel()
+        self.readout_panel = ReadoutPanel()
+        self.overlay_panel = OverlayPanel()
+        self.overlay_panel.changed.connect(self._overlay_settings_changed)
+
+        self.image_panel = QWidget()
+        self.image_panel.setObjectName("image_panel")
+        panel_layout = QVBoxLayout(self.image_panel)
+        panel_layout.setContentsMargins(0, 0, 0, 0)
+        panel_layout.addWidget(self.histogram_panel, 3)
+        panel_layout.addWidget(self.info_panel, 2)
+
+        self.central = QWidget()
+        self.grid = QGridLayout(self.central)
+        self.grid.setContentsMargins(2, 2, 2, 2)
+        self.grid.setSpacing(3)
+        self.setCentralWidget(self.central)
+
+        self.image_dock = QDockWidget("Image", self)
+        self.image_dock.setObjectName("dock_image")
+        self.addDockWidget(Qt.RightDockWidgetArea, self.image_dock)
+        self.readout_dock = self.add_dock(self.readout_panel, "Under the mouse")
+        self.overlay_dock = self.add_dock(self.overlay_panel, "Mask overlay")
+
+        self.toolbar = QToolBar("Main")
+        self.toolbar.setObjectName("toolbar_main")
+        self.toolbar.setMovable(False)
+        self.addToolBar(Qt.TopToolBarArea, self.toolbar)
+        self._build_actions()
+        self._build_status_bar()
+        self.set_layout_mode("2x2")
+        self.resize(1600, 1000)
+
+        if install_extensions:
+            failed = extensions.install_all(self)
+            if failed:
+                self.statusBar().showMessage(f"Some tools failed to load: {', '.join(failed)}")
+
+    # ================================================================ public API
+    def add_dock(
+        self, widget: QWidget, title: str, area: Qt.DockWidgetArea = Qt.RightDockWidgetArea
+    ) -> QDockWidget:
+        """Put ``widget`` in a dock (tabified with nothing; stacked in ``area``)."""
+        dock = QDockWidget(title, self)
+        dock.setObjectName("dock_" + "".join(c if c.isalnum() else "_" for c in title.lower()))
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable
+                         | QDockWidget.DockWidgetClosable)
+        self.addDockWidget(area, dock)
+        if hasattr(self, "_docks_menu"):
+            self._docks_menu.addAction(dock.toggleViewAction())
+        return dock
+
+    def menu(self, title: str) -> QMenu:
+        """The top-level menu called ``title`` (created before Help if missing)."""
+        plain = title.replace("&", "")
+        for action in self.menuBar().actions():
+            if action.menu() is not None and action.text().replace("&", "") == plain:
+                return action.menu()
+        menu = QMenu(title, self)
+        help_action = getattr(self, "_help_menu", None)
+        if help_action is not None:
+            self.menuBar().insertMenu(help_action.menuAction(), menu)
+        else:
+            self.menuBar().addMenu(menu)
+        return menu
+
+    def add_close_guard(self, guard: Callable[[], bool]) -> None:
+        """``guard()`` runs before the window closes or another volume replaces this
+        one; returning False cancels (e.g. after an unsaved-mask prompt)."""
+        self._close_guards.append(guard)
+
+    def _guards_allow(self) -> bool:
+        return all(guard() for guard in list(self._close_guards))
+
+    def open_path(self, path, series: int | None = None, check_guards: bool = True) -> bool:
+        """Load a file, folder or list of DICOM files in a worker thread.
+
+        Returns False when a close guard refused or a load is already running.
+        ``volume_changed`` fires when the volume is shown; ``load_failed`` on errors.
+        """
+        if self._worker is not None and self._worker.isRunning():
+            self.statusBar().showMessage("Still loading the previous input…", 3000)
+            return False
+        if check_guards and self.volume is not None and not self._guards_allow():
+            return False
+        worker = LoadWorker(path, series=series, parent=self)
+        worker.progress.connect(self._load_progress)
+        worker.loaded.connect(lambda volume, p=path: self._loaded(p, volume))
+        worker.failed.connect(lambda error, p=path: self._load_error(p, error))
+        worker.finished.connect(self._load_finished)
+        self._worker = worker
+        self.progress_bar.setRange(0, 0)
+        self.progress_bar.show()
+        name = Path(path[0]).parent.name if isinstance(path, (list, tuple)) else Path(path).name
+        self.status_text.setText(f"Loading {name}…")
+        worker.start()
+        return True
+
+    def is_loading(self) -> bool:
+        return self._worker is not None and self._worker.isRunning()
+
+    def set_volume(self, volume: Volume | None) -> None:
+        """Show ``volume`` now (replacing any other and dropping its overlays)."""
+        self.volume = volume
+        self.overlays.clear()
+        self._renderers.clear()
+        self._present.clear()
+        self.notices = []
+        if volume is None:
+            self.state = None
+            for view in self.views.values():
+                view.set_volume(None, np.eye(4), None)
+            self.histogram_panel.set_volume_array(None)
+            self.info_panel.show_volume(None)
+            self.setWindowTitle("SpleenScope")
+            self._sync_overlays()
+            self.volume_changed.emit(None)
+            return
+        self.state = ViewState(volume.affine, volume.shape)
+        self.state.crosshair_visible = self.act_crosshair.isChecked()
+        self.state.zoom_linked = self.act_link_zoom.isChecked()
+        self.state.radiological = self.act_radiological.isChecked()
+        self.state._rebuild_geometries()
+        self.state.subscribe(self._state_changed)
+        is_ct = looks_like_ct(volume)
+        self._value_unit = "HU" if is_ct else ""
+        low, high = volume.value_range
+        self._value_span = max(high - low, 1.0)
+        for preset_action in self._preset_actions:
+            preset_action.setEnabled(True)
+        for view in self.views.values():
+            view.set_volume(volume.array, volume.affine, self.state)
+            view.set_crosshair_visible(self.state.crosshair_visible)
+        self.histogram_panel.set_volume_array(volume.array)
+        self.apply_preset("header")
+        self.info_panel.show_volume(volume)
+        self.setWindowTitle(f"SpleenScope — {volume.description or 'volume'}")
+        self._sync_overlays()
+        self._show_cursor_readout()
+        self.volume_changed.emit(volume)
+
+    # ---------------------------------------------------------------- overlays
+    def set_overlay(self, layer: OverlayLayer) -> None:
+        """Add or replace (by name) an overlay layer and draw it."""
+        if self.volume is None:
+            raise ValueError("open a volume before adding an overlay")
+        if tuple(layer.labels.shape) != self.volume.shape:
+            raise ValueError(
+                f"overlay {layer.name!r} has shape {layer.labels.shape}, "
+                f"the volume {self.volume.shape}"
+            )
+        self.overlays.add(layer)
+        self._renderers[layer.name] = LayerRenderer(layer)
+        self._present[layer.name] = present_labels(layer.labels)
+        self._sync_overlays()
+
+    def remove_overlay(self, name: str) -> None:
+        self.overlays.remove(name)
+        self._renderers.pop(name, None)
+        self._present.pop(name, None)
+        self._sync_overlays()
+
+    def refresh_overlays(self) -> None:
+        """Redraw all overlays after their labels changed in place."""
+        for name, renderer in self._renderers.items():
+            renderer.invalidate()
+            layer = self.overlays.get(name)
+            if layer is not None:
+                self._present[name] = present_labels(layer.labels)
+        self._sync_overlays()
+
+    def open_mask(self, path: str | Path, name: str | None = None) -> OverlayLayer:
+        """Load a label file onto the volume's grid and show it as an overlay.
+
+        Raises :class:`SpleenScopeError` (unreadable file, no overlap) for callers
+        to report; the menu action shows it in a dialog.
+        """
+        if self.volume is None:
+            raise SpleenScopeError("open an image before its mask")
+        labels, notice = load_mask_for_volume(path, self.volume)
+        present = present_labels(labels)
+        names = guess_label_names(present, self.volume.modality)
+        layer = OverlayLayer(
+            name=name or _mask_name(Path(path)),
+            labels=labels,
+            colors=colors_for_names(names),
+            label_names=names,
+            opacity=0.5,
+        )
+        self.set_overlay(layer)
+        if notice:
+            self.notices.append(notice)
+            self.info_panel.show_volume(self.volume, self.notices)
+            self.statusBar().showMessage(notice, 10000)
+        return layer
+
+    def _sync_overlays(self) -> None:
+        pairs = [(layer, self._renderers[layer.name]) for layer in self.overlays]
+        for view in self.views.values():
+            view.set_overlays(pairs)
+        self.overlay_panel.set_stack(self.overlays, self._present)
+        self._show_cursor_readout()
+        self.overlays_changed.emit()
+
+    def _overlay_settings_changed(self) -> None:
+        for view in self.views.values():
+            view.render_overlays()
+        self._show_cursor_readout()
+
+    def set_overlays_visible(self, visible: bool) -> None:
+        for layer in self.overlays:
+            layer.visible = visible
+        self.overlay_panel.set_stack(self.overlays, self._present)
+        self._overlay_settings_changed()
+
+    def toggle_overlays(self) -> None:
+        self.set_overlays_visible(not any(layer.visible for layer in self.overlays))
+
+    def toggle_outline(self) -> None:
+        layers = list(self.overlays)
+        mode = "fill" if layers and all(la.mode == "outline" for la in layers) else "outline"
+        for layer in layers:
+            layer.mode = mode
+        self.overlay_panel.set_stack(self.overlays, self._present)
+        self._overlay_settings_changed()
+
+    # ------------------------------------------------------------------ cursor
+    def set_cursor_world(self, xyz) -> None:
+        if self.state is not None:
+            self.state.set_cursor_world(np.asarray(xyz, float))
+
+    def cursor_world(self) -> np.ndarray | None:
+        return None if self.state is None else self.state.cursor_world
+
+    def go_to_slice(self, view_name: str, index: int) -> None:
+        if self.state is not None:
+            self.state.set_slice(view_name, index)
+
+    def _state_changed(self, what: str) -> None:
+        if what == "cursor":
+            for view in self.views.values():
+                view.refresh()
+            if not self._hovering:
+                self._show_cursor_readout()
+            self.cursor_moved.emit(self.state.cursor_world)
+        elif what == "orientation":
+            for view in self.views.values():
+                view.apply_orientation()
+                view.refresh(force=True)
+        elif what == "crosshair":
+            for view in self.views.values():
+                view.set_crosshair_visible(self.state.crosshair_visible)
+
+    # ----------------------------------------------------------- window/level
+    def set_window(self, center: float, width: float, preset_key: str | None = None) -> None:
+        """Display window of all three views, in the volume's units (HU for CT)."""
+        width = max(float(width), 1.0)
+        self.window_center_width = (float(center), width)
+        levels = levels_from_window(center, width)
+        for view in self.views.values():
+            view.set_levels(levels, self.window_center_width)
+        self.histogram_panel.show_window(center, width, preset_key)
+        self.wl_status.setText(f"W {width:.0f}  L {center:.0f}")
+
+    def apply_preset(self, key: str) -> None:
+        """``key``: a preset from resources/window_presets.json, ``header`` or ``auto``."""
+        if self.volume is None:
+            return
+        if key == "header":
+            center, width = default_window(self.volume)
+        elif key == "auto":
+            center, width = auto_window(self.volume.array)
+        else:
+            preset = preset_by_key(key)
+            center, width = preset.center, preset.width
+        self.set_window(center, width, preset_key=key)
+
+    def _window_dragged(self, dx: float, dy: float) -> None:
+        center, width = drag_window(*self.window_center_width, dx, dy, self._value_span)
+        self.set_window(center, width)
+
+    def _lookup_table_changed(self, lut) -> None:
+        for view in self.views.values():
+            view.set_lookup_table(lut)
+
+    # ----------------------------------------------------------------- layout
+    def set_layout_mode(self, mode: str) -> None:
+        """``"2x2"`` (views + image panel in the fourth cell) or ``"1x3"`` (a row)."""
+        if mode not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}")
+        self.layout_mode = mode
+        self.maximized_view = None
+        for widget in (*self.views.values(), self.image_panel):
+            self.grid.removeWidget(widget)
+        for row in range(3):
+            self.grid.setRowStretch(row, 0)
+        for column in range(3):
+            self.grid.setColumnStretch(column, 0)
+        if mode == "2x2":
+            if self.image_dock.widget() is self.image_panel:
+                self.image_dock.setWidget(QWidget())  # take the panel back from the dock
+            for name, (row, column) in GRID_2X2.items():
+                self.grid.addWidget(self.views[name], row, column)
+            self.grid.addWidget(self.image_panel, 1, 1)
+            self.image_dock.hide()
+            for i in range(2):
+                self.grid.setRowStretch(i, 1)
+                self.grid.setColumnStretch(i, 1)
+        else:
+            for column, name in enumerate(VIEW_NAMES):
+                self.grid.addWidget(self.views[name], 0, column)
+                self.grid.setColumnStretch(column, 1)
+            self.grid.setRowStretch(0, 1)
+            self.image_dock.setWidget(self.image_panel)
+            self.image_dock.show()
+        for widget in (*self.views.values(), self.image_panel):
+            widget.show()
+        action = self._layout_actions.get(mode) if hasattr(self, "_layout_actions") else None
+        if action is not None:
+            action.setChecked(True)
+
+    def toggle_maximize(self, view_name: str | None = None) -> None:
+        """Show one view alone (double click or F), or go back to all views."""
+        if self.maximized_view is not None:
+            self.set_layout_mode(self.layout_mode)
+            return
+        view_name = view_name or self.active_view
+        for name, view in self.views.items():
+            view.setVisible(name == view_name)
+        if self.layout_mode == "2x2":
+            self.image_panel.setVisible(False)
+        self.maximized_view = view_name
+
+    def reset_views(self) -> None:
+        for view in self.views.values():
+            view.reset_zoom()
+
+    def _view_activated(self, name: str) -> None:
+        self.active_view = name
+
+    def _view_zoomed(self, source: str, factor: float) -> None:
+        if self.state is None or not self.state.zoom_linked:
+            return
+        for name, view in self.views.items():
+            if name == source:
+                continue
+            u, v = view.view_point_of_voxel(self.state.cursor_voxel)
+            view.box.scaleBy((1.0 / factor, 1.0 / factor), center=(u, v))
+
+    # ---------------------------------------------------------------- readout
+    def _hovered(self, view: str, ijk) -> None:
+        if self.volume is None:
+            return
+        if ijk is None:
+            self._hovering = False
+            self._show_cursor_readout()
+            return
+        self._hovering = True
+        values = readout_values(self.volume, self.overlays, ijk, self._value_unit)
+        self.readout_panel.show_values(values, f"mouse · {view}")
+
+    def _show_cursor_readout(self) -> None:
+        if self.volume is None or self.state is None:
+            return
+        values = readout_values(self.volume, self.overlays, self.state.cursor_voxel,
+                                self._value_unit)
+        self.readout_panel.show_values(values, "crosshair")
+
+    # ------------------------------------------------------------- loading
+    def _load_progress(self, done: int, total: int) -> None:
+        if total > 0:
+            self.progress_bar.setRange(0, total)
+            self.progress_bar.setValue(done)
+
+    def _loaded(self, path, volume: Volume) -> None:
+        self.set_volume(volume)
+        if not isinstance(path, (list, tuple)):
+            self.recent.add(path)
+        self.status_text.setText("")
+        self.statusBar().showMessage(f"Opened {volume.description or Path(str(path)).name}", 5000)
+
+    def _load_error(self, path, error: Exception) -> None:
+        self.status_text.setText("")
+        if isinstance(error, SeriesSelectionError) and error.series and not self.headless:
+            dialog = SeriesPickerDialog(error.series, str(error), self)
+            if dialog.exec_() == SeriesPickerDialog.Accepted:
+                chosen = dialog.chosen_index()
+                # the worker is still finishing; start the next load after it ends
+                self._pending_load = (path, chosen)
+                return
+            return
+        self.show_error(str(error))
+        self.load_failed.emit(str(error))
+
+    def _load_finished(self) -> None:
+        self.progress_bar.hide()
+        pending = getattr(self, "_pending_load", None)
+        self._pending_load = None
+        if pending is not None:
+            self.open_path(pending[0], series=pending[1], check_guards=False)
+
+    def show_error(self, message: str, title: str = "Could not open") -> None:
+        """A dialog that does not block the event loop (the window stays usable)."""
+        self.last_error = message
+        log.info("error shown to the user: %s", message)
+        if self.headless:
+            return
+        box = QMessageBox(QMessageBox.Warning, title, message, QMessageBox.Ok, self)
+        box.setObjectName("error_box")
+        box.setAttribute(Qt.WA_DeleteOnClose)
+        box.open()
+
+    def save_screenshot(self, path: str | Path) -> bool:
+        """Grab the whole window (menus, views, panels) to a PNG."""
+        QApplication.processEvents()
+        pixmap = self.grab()
+        ok = pixmap.save(str(path))
+        if not ok:
+            log.warning("could not write screenshot %s", path)
+        return ok
+
+    # ----------------------------------------------------------- drag & drop
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls() and all(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if not paths:
+            return
+        event.acceptProposedAction()
+        as_mask = bool(event.keyboardModifiers() & (Qt.ControlModifier | Qt.ShiftModifier))
+        if as_mask and self.volume is not None and len(paths) == 1:
+            self._open_mask_reporting(paths[0])
+        elif len(paths) == 1:
+            self.open_path(paths[0])
+        else:
+            self.open_path(paths)
+
+    def closeEvent(self, event) -> None:
+        if not self._guards_allow():
+            event.ignore()
+            return
+        if self._worker is not None and self._worker.isRunning():
+            self._worker.wait(10000)
+        super().closeEvent(event)
+
+    # ----------------------------------------------------------- menus etc.
+    def _action(self, text: str, slot, shortcut: str | None = None, checkable: bool = False,
+                checked: bool = False) -> QAction:
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        if checkable:
+            action.setCheckable(True)
+            action.setChecked(checked)
+            action.toggled.connect(slot)
+        else:
+            action.triggered.connect(lambda _checked=False: slot())
+        self.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self.act_open = self._action("&Open file…", self._open_file_dialog, "Ctrl+O")
+        self.act_open_folder = self._action("Open DICOM &folder…", self._open_folder_dialog,
+                                            "Ctrl+D")
+        self.act_open_mask = self._action("Open &mask…", self._open_mask_dialog, "Ctrl+M")
+        self.recent_menu = QMenu("Open &recent", self)
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self.act_screenshot = self._action("Save &screenshot…", self._screenshot_dialog)
+        self.act_quit = self._action("&Quit", self.close, "Ctrl+Q")
+        for item in (self.act_open, self.act_open_folder, self.act_open_mask):
+            file_menu.addAction(item)
+        file_menu.addMenu(self.recent_menu)
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_screenshot)
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_quit)
+
+        view_menu = bar.addMenu("&View")
+        group = QActionGroup(self)
+        self._layout_actions = {}
+        for mode, text in (("2x2", "2 × 2 with image panel"), ("1x3", "1 × 3 row")):
+            action = QAction(f"Layout {text}", self, checkable=True)
+            action.triggered.connect(lambda _c=False, m=mode: self.set_layout_mode(m))
+            group.addAction(action)
+            view_menu.addAction(action)
+            self._layout_actions[mode] = action
+        self._layout_actions[self.layout_mode].setChecked(True)
+        view_menu.addSeparator()
+        self.act_maximize = self._action("&Maximize view / all views",
+                                         lambda: self.toggle_maximize(None), "F")
+        self.act_reset = self._action("&Reset zoom and pan", self.reset_views, "R")
+        self.act_crosshair = self._action("Show &crosshair", self._set_crosshair, "C",
+                                          checkable=True, checked=True)
+        self.act_link_zoom = self._action("&Link zoom across views", self._set_link_zoom, "L",
+                                          checkable=True)
+        self.act_radiological = self._action(
+            "Radiological convention (patient left on screen right)", self._set_radiological,
+            checkable=True, checked=True)
+        self.act_toggle_mask = self._action("Show / hide &mask", self.toggle_overlays, "M")
+        self.act_outline = self._action("Mask &outline / filled", self.toggle_outline, "O")
+        for item in (self.act_maximize, self.act_reset, self.act_crosshair, self.act_link_zoom,
+                     self.act_radiological):
+            view_menu.addAction(item)
+        view_menu.addSeparator()
+        view_menu.addAction(self.act_toggle_mask)
+        view_menu.addAction(self.act_outline)
+        view_menu.addSeparator()
+        self._docks_menu = view_menu.addMenu("Panels")
+        for dock in (self.readout_dock, self.overlay_dock, self.image_dock):
+            self._docks_menu.addAction(dock.toggleViewAction())
+
+        window_menu = bar.addMenu("&Window")
+        self._preset_actions = []
+        for preset in load_presets():
+            action = self._action(f"{preset.label} (W {preset.width:.0f} / L {preset.center:.0f})",
+                                  lambda k=preset.key: self.apply_preset(k), preset.shortcut)
+            window_menu.addAction(action)
+            self._preset_actions.append(action)
+        window_menu.addSeparator()
+        header = self._action("Header default", lambda: self.apply_preset("header"), "0")
+        auto = self._action("Automatic (MR)", lambda: self.apply_preset("auto"), "A")
+        window_menu.addAction(header)
+        window_menu.addAction(auto)
+
+        self._help_menu = bar.addMenu("&Help")
+        self.act_shortcuts = self._action("&Shortcuts", self.show_shortcuts, "F1")
+        self._help_menu.addAction(self.act_shortcuts)
+        self._help_menu.addAction(self._action("&About SpleenScope", self._about))
+
+        for item in (self.act_open, self.act_open_folder, self.act_open_mask):
+            self.toolbar.addAction(item)
+        self.toolbar.addSeparator()
+        for item in (self.act_crosshair, self.act_link_zoom, self.act_reset):
+            self.toolbar.addAction(item)
+        self.toolbar.addSeparator()
+
+    def _build_status_bar(self) -> None:
+        self.status_text = QLabel("")
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setObjectName("load_progress")
+        self.progress_bar.setMaximumWidth(220)
+        self.progress_bar.hide()
+        self.wl_status = QLabel("")
+        self.statusBar().addWidget(self.status_text)
+        self.statusBar().addPermanentWidget(self.progress_bar)
+        self.statusBar().addPermanentWidget(self.wl_status)
+
+    def _set_crosshair(self, visible: bool) -> None:
+        if self.state is not None:
+            self.state.set_crosshair_visible(visible)
+
+    def _set_link_zoom(self, linked: bool) -> None:
+        if self.state is not None:
+            self.state.set_zoom_linked(linked)
+
+    def _set_radiological(self, radiological: bool) -> None:
+        if self.state is not None:
+            self.state.set_radiological(radiological)
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        paths = self.recent.paths()
+        for path in paths:
+            action = self.recent_menu.addAction(path)
+            action.triggered.connect(lambda _c=False, p=path: self.open_path(p))
+        if not paths:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+        else:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear list").triggered.connect(self.recent.clear)
+
+    def _open_file_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open image", "", FILE_FILTER)
+        if path:
+            self.open_path(path)
+
+    def _open_folder_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open DICOM folder")
+        if path:
+            self.open_path(path)
+
+    def _open_mask_dialog(self) -> None:
+        if self.volume is None:
+            self.show_error("Open an image first, then its mask.", "No image")
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "Open mask", "", MASK_FILTER)
+        if path:
+            self._open_mask_reporting(path)
+
+    def _open_mask_reporting(self, path: str) -> None:
+        try:
+            self.open_mask(path)
+        except SpleenScopeError as error:
+            self.show_error(str(error), "Could not open the mask")
+            self.load_failed.emit(str(error))
+
+    def _screenshot_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save screenshot", "spleenscope.png",
+                                              "PNG (*.png)")
+        if path:
+            self.save_screenshot(path)
+
+    def show_shortcuts(self) -> None:
+        dialog = ShortcutsDialog(self)
+        dialog.setAttribute(Qt.WA_DeleteOnClose)
+        dialog.show()
+
+    def _about(self) -> None:
+        QMessageBox.about(self, "About SpleenScope",
+                          "SpleenScope: CT/MR viewer and spleen segmentation.\n"
+                          "Not a medical device.")
+
+
+def _mask_name(path: Path) -> str:
+    name = path.name
+    for suffix in (".nii.gz", ".nii", ".dcm"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name

@@ -1,0 +1,37 @@
+"""Recently opened files and folders, kept in QSettings (organization "SpleenScope")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PyQt5.QtCore import QSettings
+
+ORGANIZATION = "SpleenScope"
+APPLICATION = "SpleenScope"
+KEY = "recent_files"
+MAX_RECENT = 10
+
+
+def default_settings() -> QSettings:
+    return QSettings(ORGANIZATION, APPLICATION)
+
+
+class RecentFiles:
+    def __init__(self, settings: QSettings | None = None) -> None:
+        self.settings = settings if settings is not None else default_settings()
+
+    def paths(self) -> list[str]:
+        value = self.settings.value(KEY, [])
+        if isinstance(value, str):  # QSettings returns a bare string for one entry
+            value = [value]
+        return [str(v) for v in (value or [])]
+
+    def add(self, path: str | Path) -> None:
+        path = str(Path(path).resolve())
+        paths = [p for p in self.paths() if p != path]
+        self.settings.setValue(KEY, [path, *paths][:MAX_RECENT])
+        self.settings.sync()
+
+    def clear(self) -> None:
+        self.settings.setValue(KEY, [])
+        self.settings.sync()

@@ -1,0 +1,102 @@
+"""Window/level: presets from ``resources/window_presets.json`` and automatic windows.
+
+A window is ``(center, width)`` as DICOM writes it; pyqtgraph wants levels
+``(low, high)``. Qt-free.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+RESOURCES = Path(__file__).resolve().parents[1] / "resources"
+MIN_WIDTH = 1.0
+
+
+@dataclass(frozen=True)
+class WindowPreset:
+    key: str  # short name used by --preset and the menu
+    label: str
+    center: float
+    width: float
+    shortcut: str = ""
+
+
+@lru_cache(maxsize=1)
+def load_presets() -> tuple[WindowPreset, ...]:
+    """CT presets, in menu order."""
+    data = json.loads((RESOURCES / "window_presets.json").read_text())
+    return tuple(WindowPreset(**item) for item in data["presets"])
+
+
+def preset_by_key(key: str) -> WindowPreset:
+    for preset in load_presets():
+        if preset.key == key.lower():
+            return preset
+    names = ", ".join(p.key for p in load_presets())
+    raise KeyError(f"unknown window preset {key!r}; choose one of: {names}, header, auto")
+
+
+def levels_from_window(center: float, width: float) -> tuple[float, float]:
+    width = max(float(width), MIN_WIDTH)
+    return (float(center) - width / 2.0, float(center) + width / 2.0)
+
+
+def window_from_levels(low: float, high: float) -> tuple[float, float]:
+    return ((float(low) + float(high)) / 2.0, max(float(high) - float(low), MIN_WIDTH))
+
+
+def auto_window(array: np.ndarray, low_pct: float = 0.5, high_pct: float = 99.5) -> tuple[float, float]:
+    """A window from intensity percentiles (for MR, whose units mean nothing absolute).
+
+    Samples at most about a million voxels so it stays fast on large volumes;
+    background zeros are excluded when most of the image is zero.
+    """
+    flat = array.reshape(-1)
+    step = max(1, flat.size // 1_000_000)
+    sample = flat[::step].astype(np.float32, copy=False)
+    sample = sample[np.isfinite(sample)]
+    if sample.size == 0:
+        return (0.0, 1.0)
+    nonzero = sample[sample != 0]
+    if nonzero.size > 0.05 * sample.size:
+        sample = nonzero
+    low, high = np.percentile(sample, [low_pct, high_pct])
+    return window_from_levels(float(low), float(high) if high > low else float(low) + 1.0)
+
+
+def looks_like_ct(volume) -> bool:
+    """CT by modality, or (NIfTI has none) by an air floor near -1000 HU."""
+    if volume.modality:
+        return volume.modality.upper() == "CT"
+    low, _ = volume.value_range
+    return -1100.0 <= low <= -900.0
+
+
+def default_window(volume) -> tuple[float, float]:
+    """Header window if present, else abdomen for CT, else automatic."""
+    if volume.window and volume.window[1] > 0:
+        return (float(volume.window[0]), float(volume.window[1]))
+    if looks_like_ct(volume):
+        preset = preset_by_key("abdomen")
+        return (preset.center, preset.width)
+    return auto_window(volume.array)
+
+
+def drag_window(
+    center: float, width: float, dx: float, dy: float, value_span: float
+) -> tuple[float, float]:
+    """New window after a mouse drag of (dx, dy) screen pixels.
+
+    Right increases the width, down raises the center (as in most PACS viewers).
+    One pixel changes them by ``value_span / 1000`` (about 3 HU for CT).
+    """
+    per_pixel = max(value_span, 1.0) / 1000.0
+    return (center + dy * per_pixel, max(width + dx * per_pixel * 2.0, MIN_WIDTH))
