@@ -75,7 +75,7 @@ def test_truncated_nii_gz(capsys, truncated_nifti):
 def test_gz_that_is_not_gzip(capsys, tmp_path):
     path = tmp_path / "fake.nii.gz"
     path.write_text("this is a text file, not gzip\n" * 20)
-    assert_one_line_error(*run_cli(capsys, "info", str(path))[::2], "fake.nii.gz", "not a")
+    assert_one_line_error(*run_cli(capsys, "info", str(path))[::2], "fake.nii.gz", "not gzip")
 
 
 def test_file_that_is_neither_nifti_nor_dicom(capsys, tmp_path):

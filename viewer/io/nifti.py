@@ -1,4 +1,11 @@
-"""NIfTI-1 and NIfTI-2 reading (nibabel), brought to the canonical grid."""
+"""NIfTI-1 and NIfTI-2 reading (nibabel), brought to the canonical grid.
+
+The affine is chosen the way nibabel does (sform, else qform, else pixdim), with a
+warning when sform and qform disagree; 4D input is reduced to its first volume with a
+warning; NaN/inf voxels load with a warning; an absurd declared size is refused
+before any voxel is allocated; truncated or non-gzip ``.gz`` files give one-line
+errors. The whole file is read into memory (no memory map left open on the file).
+"""
 
 from __future__ import annotations
 
@@ -10,11 +17,17 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+try:  # ISA-L gzip: a drop-in, much faster gunzip (optional)
+    from isal import igzip as _fast_gzip
+except ImportError:  # pragma: no cover - plain zlib works, only slower
+    _fast_gzip = gzip
+
 from viewer.errors import UnreadableFileError, VolumeTooLargeError
 from viewer.volume import Volume, to_canonical
 
 log = logging.getLogger(__name__)
 
+GZIP_MAGIC = b"\x1f\x8b"
 # Refuse before allocating: 2^31 voxels is 8 GiB as float32, far beyond any CT.
 MAX_VOXELS = 2**31
 # sform and qform "disagree" when any affine entry differs by more than this (mm).
@@ -56,19 +69,45 @@ def _check_declared_size(header, path: Path) -> tuple[int, ...]:
     return shape
 
 
+def _gunzip(raw: bytes, path: Path) -> bytes:
+    """Decompress a whole .gz at once: ISA-L (isal) when installed, about 3x faster
+    than zlib, which is what keeps .nii.gz loading close to SimpleITK's speed."""
+    try:
+        return _fast_gzip.decompress(raw)
+    except EOFError:
+        raise UnreadableFileError(
+            f"{path.name}: the compressed data ends early (the file is truncated); "
+            "copy or download it again"
+        ) from None
+    except Exception as error:  # noqa: BLE001 - zlib and isal raise their own error types
+        raise UnreadableFileError(
+            f"{path.name}: corrupt gzip data ({type(error).__name__}); copy or download it again"
+        ) from None
+
+
 def _open_image(path: Path):
-    """nib.load for usual names; for other names (``scan.img``, ``volume_gz``) the
-    header's own size field decides between NIfTI-1 and NIfTI-2."""
-    name = path.name.lower()
-    if name.endswith((".nii", ".nii.gz")):
-        return nib.load(str(path), mmap=False)
-    with open(path, "rb") as handle:
-        raw = handle.read()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
+    """A NIfTI-1 or NIfTI-2 image fully in memory (no memory map left open on the file).
+
+    The header's own size field decides between NIfTI-1 and NIfTI-2, so names other
+    than ``.nii``/``.nii.gz`` (``scan.img``, ``volume_gz``) work too.
+    """
+    raw = path.read_bytes()
+    if raw[:2] == GZIP_MAGIC:
+        raw = _gunzip(raw, path)
+    elif path.name.lower().endswith(".gz"):
+        raise UnreadableFileError(
+            f"{path.name}: named .gz but not gzip-compressed; rename it or re-export it"
+        )
+    if len(raw) < 348:
+        raise UnreadableFileError(f"{path.name}: too short to be a NIfTI file ({len(raw)} bytes)")
     size = int.from_bytes(raw[:4], "little")
     if size not in (348, 540):
         size = int.from_bytes(raw[:4], "big")
+    if size not in (348, 540):
+        raise UnreadableFileError(
+            f"{path.name}: not a NIfTI file (no NIfTI header); open a .nii/.nii.gz file "
+            "or a DICOM file or folder"
+        )
     image_class = nib.Nifti2Image if size == 540 else nib.Nifti1Image
     return image_class.from_bytes(raw)
 
@@ -77,6 +116,8 @@ def load_nifti(path: Path) -> Volume:
     path = Path(path)
     try:
         image = _open_image(path)
+    except UnreadableFileError:
+        raise
     except (gzip.BadGzipFile, zlib.error, EOFError, OSError) as error:
         raise UnreadableFileError(
             f"{path.name}: not a readable NIfTI file ({type(error).__name__}); "
