@@ -59,7 +59,8 @@ def describe_device(device: torch.device | str) -> str:
         return f"{torch.cuda.get_device_name(index)} (CUDA)"
     if device.type == "mps":
         return "Apple GPU (MPS)"
-    return f"CPU, {torch.get_num_threads()} threads"
+    threads = torch.get_num_threads()
+    return f"CPU, {threads} thread{'' if threads == 1 else 's'}"
 
 
 def configure_cpu_threads(max_threads: int | None = None) -> int:

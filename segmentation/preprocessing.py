@@ -155,10 +155,15 @@ def prepare_batch(
     config: ModelConfig,
     geometry: SliceGeometry,
 ) -> torch.Tensor:
-    """Slices ``indices`` of a canonical volume as network input ``(N, C, H, W)`` on the CPU."""
+    """Slices ``indices`` of a canonical volume as network input ``(N, C, H, W)`` on the CPU.
+
+    Resampling happens on the raw intensities and the window afterwards, exactly as in
+    training (where augmentation works in HU before windowing), so a pixel that blends
+    spleen with air or bone looks the same to the network in both.
+    """
     stack = slice_stack(array, config.axis, indices, config.context_slices)
-    tensor = window_to_unit(torch.from_numpy(stack), config.hu_window)
-    return to_model_grid(tensor, geometry)
+    resampled = to_model_grid(torch.from_numpy(stack), geometry, pad_value=config.hu_window[0])
+    return window_to_unit(resampled, config.hu_window)
 
 
 def prepare_label_batch(

@@ -1,0 +1,141 @@
+"""``spleenscope segment IN -o OUT.nii.gz``: segment the spleen and report its volume.
+
+IN is anything :func:`viewer.io.load_volume` reads (NIfTI file, DICOM folder or
+file). OUT is a uint8 NIfTI mask (1 = spleen) on IN's own grid: for a NIfTI input
+the same shape and affine as IN, voxel for voxel. The input is never overwritten.
+Progress goes to stderr (tqdm); ``--json`` prints one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "segment",
+        help="segment the spleen in a volume and write a mask",
+        description="Segment the spleen slice by slice and write a uint8 NIfTI mask on the "
+        "input's grid; prints the spleen volume in mL.",
+    )
+    p.add_argument("input", type=Path, help="NIfTI file, DICOM file, or folder of DICOM files")
+    p.add_argument("-o", "--output", type=Path, required=True, help="mask to write (.nii.gz)")
+    p.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="model file (.pt); default: the active model (the bundled one)",
+    )
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument(
+        "--axis",
+        default=None,
+        help="slicing direction: axial, coronal or sagittal (default: the model's)",
+    )
+    p.add_argument(
+        "--probabilities",
+        type=Path,
+        default=None,
+        metavar="P.nii.gz",
+        help="also write the float32 probability map on the input's grid",
+    )
+    p.add_argument(
+        "--series",
+        type=int,
+        default=None,
+        metavar="N",
+        help="series index when a folder holds several",
+    )
+    p.add_argument("--batch-size", type=int, default=None, help="slices per batch")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(run=run)
+
+
+def _check_outputs(args) -> None:
+    from viewer.errors import SpleenScopeError
+
+    source = args.input.resolve()
+    for out in (args.output, args.probabilities):
+        if out is None:
+            continue
+        target = out.resolve()
+        if target == source or (source.is_dir() and source in target.parents):
+            raise SpleenScopeError(
+                f"{out}: refusing to write over or inside the input; choose another output path"
+            )
+        if out.exists() and not args.overwrite:
+            raise SpleenScopeError(
+                f"{out}: already exists; choose another name or pass --overwrite"
+            )
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from tqdm import tqdm
+
+    from segmentation.devices import configure_cpu_threads
+    from segmentation.inference import resolve_model, segment_volume
+    from viewer.io import load_volume
+    from viewer.io.writers import save_mask, save_volume
+    from viewer.volume import Volume
+
+    _check_outputs(args)
+    configure_cpu_threads(args.threads)
+    model = resolve_model(args.model)  # fail fast on a bad model file, before loading data
+    volume = load_volume(args.input, series=args.series)
+
+    bar = tqdm(
+        total=None, unit="slice", desc="segmenting", file=sys.stderr, leave=False, disable=None
+    )
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        result = segment_volume(
+            volume,
+            model=model,
+            device=args.device,
+            axis=args.axis,
+            batch_size=args.batch_size,
+            progress=progress,
+            return_probabilities=args.probabilities is not None,
+        )
+    finally:
+        bar.close()
+    written = save_mask(volume, result.mask, args.output, overwrite=args.overwrite)
+    summary = result.summary()
+    summary.update(output=str(written), input_shape=list(volume.source_shape))
+    if args.probabilities is not None:
+        source_grid = Volume(
+            array=volume.to_source_grid(result.probabilities),
+            affine=volume.source_affine,
+            source_path=volume.source_path,
+        )
+        summary["probabilities"] = str(
+            save_volume(source_grid, args.probabilities, overwrite=args.overwrite)
+        )
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    m = result.measurements
+    print(
+        f"spleen volume: {m.volume_ml:.1f} mL ({m.voxels} voxels), craniocaudal "
+        f"{m.craniocaudal_mm:.0f} mm"
+    )
+    if m.splenomegaly:
+        print(f"splenomegaly: volume above the normal range ({m.reference_range_text})")
+    if m.touches_scan_edge:
+        print("note: the spleen reaches the edge of the scan; volume and length are lower bounds")
+    print(
+        f"{result.slices} slices in {result.seconds:.1f} s on {result.device} "
+        f"with {result.model_name}"
+    )
+    print(f"mask written to {written}")
+    return 0
