@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
+from nibabel import orientations as nio
 
 from viewer.errors import (
     GeometryError,
@@ -27,7 +28,7 @@ from viewer.io.dicom_files import ScanResult, scan
 from viewer.io.dicom_geometry import stack_geometry
 from viewer.io.dicom_pixels import read_stack
 from viewer.io.dicom_series import SeriesInfo, group_series
-from viewer.volume import Volume, to_canonical
+from viewer.volume import CANONICAL_AXCODES, Volume, canonical_ornt_transform
 
 log = logging.getLogger(__name__)
 
@@ -124,24 +125,37 @@ def load_dicom(
             "voxels, too large to be a real image; the files are corrupt"
         )
     geometry = stack_geometry(records)
-    stack = read_stack(geometry.ordered, progress=progress)  # (slices, rows, columns)
-    source = stack.transpose(2, 1, 0)  # (columns, rows, slices): the source grid
+    source_shape = (first.columns, first.rows, len(records))
+    transform = canonical_ornt_transform(geometry.affine_ras)
+    canonical_affine = geometry.affine_ras @ nio.inv_ornt_aff(transform, source_shape)
+    to_source = nio.ornt_transform(
+        nio.axcodes2ornt(CANONICAL_AXCODES), nio.io_orientation(geometry.affine_ras)
+    )
+
+    canonical_shape = [0, 0, 0]
+    for source_axis, (target_axis, _) in enumerate(transform):
+        canonical_shape[int(target_axis)] = source_shape[source_axis]
+
+    def allocate(dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+        # The canonical array in Fortran order (each axial slice contiguous), and a
+        # view of it on the source grid that the decoder fills slice by slice.
+        canonical = np.empty(canonical_shape, dtype=dtype, order="F")
+        return canonical, nio.apply_orientation(canonical, to_source)
+
+    canonical = read_stack(geometry.ordered, allocate, progress=progress)
     warnings = list(geometry.warnings)
     if any(r.photometric == "MONOCHROME1" for r in records):
         warnings.append("MONOCHROME1 images were inverted so that higher values are brighter")
-    if stack.dtype.kind == "f":
-        bad = int(np.count_nonzero(~np.isfinite(stack)))
+    if canonical.dtype.kind == "f":
+        bad = int(np.count_nonzero(~np.isfinite(canonical)))
         if bad:
             warnings.append(f"{bad} voxels are NaN or infinite")
-    canonical, canonical_affine = to_canonical(source, geometry.affine_ras)
     root = inputs[0] if len(inputs) == 1 else inputs[0].parent
     return Volume(
-        # Fortran order: for the usual axial stack this is a cheap flip copy (no
-        # transpose), and each axial slice array[:, :, k] is contiguous.
-        array=np.asfortranarray(canonical),
+        array=canonical,
         affine=canonical_affine,
         source_affine=geometry.affine_ras,
-        source_shape=tuple(source.shape),
+        source_shape=source_shape,
         modality=first.modality,
         window=next((r.window for r in geometry.ordered if r.window), None),
         description=first.description,

@@ -86,15 +86,16 @@ def _decode_file(path: Path) -> np.ndarray:
 
 
 def _place(frame: np.ndarray, record: SliceRecord, out_slice: np.ndarray) -> None:
-    """Rescale one frame (rows, columns) into its slot of the output."""
-    if frame.shape != out_slice.shape:
+    """Rescale one frame (rows, columns) into its slot, a (columns, rows) view."""
+    if frame.shape != out_slice.shape[::-1]:
         raise UnreadableFileError(
             f"{record.path.name}: pixel data is {frame.shape[0]} x {frame.shape[1]} but the header "
-            f"says {out_slice.shape[0]} x {out_slice.shape[1]}; the file is corrupt"
+            f"says {out_slice.shape[1]} x {out_slice.shape[0]}; the file is corrupt"
         )
     if record.photometric == "MONOCHROME1":
         low, high = stored_value_range(record)
         frame = (low + high) - frame.astype(np.int32)
+    frame = frame.T  # (columns, rows): the source grid's first two axes
     slope, intercept = record.rescale_slope, record.rescale_intercept
     if out_slice.dtype == np.int16:
         if slope == 1 and intercept == 0 and frame.dtype == np.int16:
@@ -117,22 +118,31 @@ class _OutOfInt16Range(Exception):
     """Stored values beyond BitsStored: start again with float32 output."""
 
 
+Allocator = Callable[[np.dtype], tuple[np.ndarray, np.ndarray]]
+
+
 def read_stack(
     ordered: Sequence[SliceRecord],
+    allocate: Allocator,
     progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
-    """Decode and rescale the slices into one array of shape (slices, rows, columns)."""
+    """Decode and rescale the slices straight into their final place.
+
+    ``allocate(dtype)`` returns ``(result, source_view)``: the array to return and a
+    view of it shaped (columns, rows, slices) in which slice ``k`` of ``ordered``
+    goes to ``source_view[:, :, k]``. The caller lays ``result`` out in its final
+    (canonical) order, so no second full-size copy is ever made.
+    """
     dtype = choose_dtype(ordered)
     try:
-        return _read_stack(ordered, dtype, progress)
+        return _read_stack(ordered, allocate(dtype), progress)
     except _OutOfInt16Range:
         log.info("stored values exceed the declared bit depth; reading as float32")
-        return _read_stack(ordered, np.dtype(np.float32), progress)
+        return _read_stack(ordered, allocate(np.dtype(np.float32)), progress)
 
 
-def _read_stack(ordered, dtype: np.dtype, progress) -> np.ndarray:
-    first = ordered[0]
-    out = np.empty((len(ordered), first.rows, first.columns), dtype=dtype)
+def _read_stack(ordered, allocated: tuple[np.ndarray, np.ndarray], progress) -> np.ndarray:
+    result, out = allocated
     # One decode per file: a multi-frame file feeds all its slots at once.
     slots_by_file: dict[Path, list[tuple[int, SliceRecord]]] = {}
     for slot, record in enumerate(ordered):
@@ -147,7 +157,7 @@ def _read_stack(ordered, dtype: np.dtype, progress) -> np.ndarray:
                 raise UnreadableFileError(
                     f"{path.name}: frame {index + 1} is missing from the pixel data"
                 )
-            _place(frames[index], record, out[slot])
+            _place(frames[index], record, out[:, :, slot])
         return len(slots_by_file[path])
 
     paths = list(slots_by_file)
@@ -156,10 +166,10 @@ def _read_stack(ordered, dtype: np.dtype, progress) -> np.ndarray:
             done += work(path)
             if progress:
                 progress(done, total)
-        return out
+        return result
     with ThreadPoolExecutor(max_workers=DECODE_THREADS) as pool:
         for count in pool.map(work, paths):
             done += count
             if progress:
                 progress(done, total)
-    return out
+    return result
