@@ -27,7 +27,8 @@ class ViewState:
         self.affine = np.asarray(affine, dtype=float)
         self.shape = tuple(int(s) for s in shape)
         self._inverse = np.linalg.inv(self.affine)
-        self._cursor_voxel = (np.asarray(self.shape, float) - 1.0) / 2.0
+        # start on the voxel nearest the centre, so every view shows a whole slice
+        self._cursor_voxel = ((np.asarray(self.shape) - 1) // 2).astype(float)
         self.radiological = True
         self.crosshair_visible = True
         self.zoom_linked = False

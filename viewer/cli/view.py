@@ -45,7 +45,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("path", nargs="?", help="NIfTI file, DICOM file or DICOM folder")
     p.add_argument("--mask", help="label map to overlay (resampled onto the image if needed)")
     p.add_argument("--preset", help="window preset: abdomen, liver, lung, bone, brain, header, auto")
-    p.add_argument("--cursor", help="crosshair position X,Y,Z in RAS mm")
+    p.add_argument("--cursor", help="crosshair position X,Y,Z in RAS mm (write --cursor=-10,5,0 when X is negative)")
     p.add_argument("--screenshot", metavar="OUT.png", help="render the window to a PNG and exit")
     p.add_argument("--phantom", action="store_true", help="open the synthetic phantom")
     p.add_argument("--series", type=int, help="series number (0-based) when a folder holds several")

@@ -345,7 +345,7 @@ class SliceView(QFrame):
         if self.state is None:
             return
         self.activated.emit(self.view)
-        ijk = self.geometry_.view_point_to_voxel(u, v, self.state.cursor_voxel[self.geometry_.slice_axis])
+        ijk = self.geometry_.view_point_to_voxel(u, v, self._index)
         self.state.set_cursor_voxel(ijk)
 
     def _hovered(self, point) -> None:
