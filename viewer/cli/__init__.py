@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import logging
 import sys
 
@@ -26,9 +25,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMANDS:
-        # TEMPORARY while subcommands are being written in parallel; removed at integration.
-        if importlib.util.find_spec(f"viewer.cli.{name}") is None:
-            continue
         importlib.import_module(f"viewer.cli.{name}").add_parser(subparsers)
     return parser
 
