@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from segmentation.devices import configure_cpu_threads
     from segmentation.inference import resolve_model, segment_volume
     from viewer.io import load_volume
-    from viewer.io.writers import save_mask, save_volume
+    from viewer.io.writers import canonical_to_source_grid, save_mask, save_volume
     from viewer.volume import Volume
 
     _check_outputs(args)
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     summary.update(output=str(written), input_shape=list(volume.source_shape))
     if args.probabilities is not None:
         source_grid = Volume(
-            array=volume.to_source_grid(result.probabilities),
+            array=canonical_to_source_grid(volume, result.probabilities),
             affine=volume.source_affine,
             source_path=volume.source_path,
         )
