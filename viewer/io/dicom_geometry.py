@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from viewer.errors import GeometryError
-from viewer.io.dicom_files import SliceRecord
+from viewer.io.dicom_records import SliceRecord
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 # Positions closer than this (mm) count as the same place.

@@ -23,7 +23,7 @@ import numpy as np
 import pydicom
 
 from viewer.errors import UnreadableFileError
-from viewer.io.dicom_files import SliceRecord
+from viewer.io.dicom_records import SliceRecord
 
 log = logging.getLogger(__name__)
 

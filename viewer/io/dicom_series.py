@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from nibabel import orientations as nio
 
-from viewer.io.dicom_files import SliceRecord
+from viewer.io.dicom_records import SliceRecord
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
