@@ -397,3 +397,49 @@ def test_truncated_pixel_data_is_unreadable(sample_data, tmp_path):
     path.write_bytes(source[: len(source) - 20_000])
     with pytest.raises(UnreadableFileError):
         load_volume(path)
+
+
+def test_unsigned_values_beyond_int16_switch_to_float32(sample_data, tmp_path):
+    """16-bit unsigned MR can exceed int16: the reader must not wrap values around."""
+    folder = _copy(dicom_files(sample_data / "dicom_edge/mr4_anatomical"), tmp_path / "u16")
+    for path in folder.iterdir():
+        ds = pydicom.dcmread(path)
+        pixels = ds.pixel_array.astype(np.uint16)
+        pixels[0, 0] = 60_000
+        ds.BitsStored, ds.HighBit = 16, 15
+        ds.PixelData = pixels.tobytes()
+        ds.save_as(path)
+    volume = load_volume(folder)
+    assert volume.array.dtype == np.float32
+    assert volume.value_range[1] == 60_000.0
+    assert_every_file_lands_on_its_position(volume, dicom_files(folder))
+
+
+@pytest.mark.parametrize(
+    "sop_class, image",
+    [
+        ("1.2.840.10008.5.1.4.1.1.2", True),  # CT
+        ("1.2.840.10008.5.1.4.1.1.4.1", True),  # enhanced MR
+        ("1.2.840.10008.5.1.4.1.1.128", True),  # PET (shares a prefix with presentation states)
+        ("1.2.840.10008.5.1.4.1.1.66.4", False),  # SEG
+        ("1.2.840.10008.5.1.4.1.1.481.3", False),  # RTSTRUCT
+        ("1.2.840.10008.5.1.4.1.1.88.33", False),  # SR
+        ("1.2.840.10008.5.1.4.1.1.11.1", False),  # presentation state
+    ],
+)
+def test_non_image_objects_are_told_apart_by_sop_class(sop_class, image):
+    from viewer.io.dicom_files import is_image
+
+    ds = pydicom.Dataset()
+    ds.SOPClassUID, ds.Rows, ds.Columns = sop_class, 8, 8
+    assert is_image(ds) is image
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning:pydicom")
+def test_junk_files_in_a_series_folder_are_skipped(sample_data, tmp_path):
+    folder = _copy(dicom_files(sample_data / "dicom_edge/mr4_compressed_rle"), tmp_path / "junk")
+    (folder / "DICOMDIR").write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00" * 50)
+    (folder / "notes.txt").write_text("not an image")
+    (folder / "thumbs.db").write_bytes(np.random.default_rng(0).bytes(5000))
+    (folder / ".hidden").write_bytes(b"x")
+    assert load_volume(folder).shape == (4, 256, 256)

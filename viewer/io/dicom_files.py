@@ -36,7 +36,7 @@ NON_IMAGE_SOP_PREFIXES = (
     "1.2.840.10008.5.1.4.1.1.11",  # presentation states
     "1.2.840.10008.5.1.4.1.1.481",  # RT objects (structures, plans, doses)
     "1.2.840.10008.5.1.4.1.1.104",  # encapsulated PDF / CDA
-    "1.2.840.10008.5.1.4.1.1.9.",  # waveforms
+    "1.2.840.10008.5.1.4.1.1.9",  # waveforms
 )
 NON_IMAGE_MODALITIES = {
     "SEG",
@@ -107,7 +107,7 @@ def is_image(ds: pydicom.Dataset) -> bool:
     sop_class = str(
         ds.get("SOPClassUID", "") or getattr(ds.get("file_meta", {}), "MediaStorageSOPClassUID", "")
     )
-    if sop_class.startswith(NON_IMAGE_SOP_PREFIXES):
+    if any(sop_class == p or sop_class.startswith(p + ".") for p in NON_IMAGE_SOP_PREFIXES):
         return False
     if str(ds.get("Modality", "")).upper() in NON_IMAGE_MODALITIES:
         return False
