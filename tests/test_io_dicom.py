@@ -443,3 +443,20 @@ def test_junk_files_in_a_series_folder_are_skipped(sample_data, tmp_path):
     (folder / "thumbs.db").write_bytes(np.random.default_rng(0).bytes(5000))
     (folder / ".hidden").write_bytes(b"x")
     assert load_volume(folder).shape == (4, 256, 256)
+
+
+def test_multi_echo_slices_at_the_same_positions_split_by_echo(sample_data, tmp_path):
+    folder = tmp_path / "echoes"
+    for echo in (1, 2):
+        for path in dicom_files(sample_data / "dicom_edge/mr4_anatomical"):
+            ds = pydicom.dcmread(path)
+            ds.EchoNumbers = echo
+            ds.SOPInstanceUID = pydicom.uid.generate_uid()
+            folder.mkdir(exist_ok=True)
+            ds.save_as(folder / f"e{echo}_{path.name}")
+    series = list_series(folder)
+    assert [(s.slices, s.description.endswith("(echo 2)")) for s in series] == [
+        (4, False),
+        (4, True),
+    ]
+    assert load_volume(folder, series=1).shape == (4, 256, 256)

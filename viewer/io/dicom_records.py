@@ -132,6 +132,9 @@ def records_from_dataset(ds: pydicom.Dataset, path: Path) -> list[SliceRecord]:
         )
         if frames > 1:  # a classic multi-frame without per-frame geometry (cine, NM)
             record.extra["classic_multiframe"] = True
+        echo = _int_or_none(_first_float(ds.get("EchoNumbers")))
+        if echo is not None:
+            record.extra["echo"] = echo
         return [record]
     return _enhanced_records(ds, frames, common)
 

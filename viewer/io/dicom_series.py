@@ -66,6 +66,7 @@ def grouping_key(record: SliceRecord) -> tuple:
     return (
         record.series_uid,
         record.path if record.extra.get("classic_multiframe") else None,
+        record.extra.get("echo"),  # multi-echo MR: one volume per echo, as dcm2niix does
         _rounded(record.orientation, 3),
         (record.rows, record.columns),
         _rounded(record.pixel_spacing, 3),
@@ -83,6 +84,12 @@ def orientation_letters(orientation: tuple[float, ...] | None) -> str:
     return "".join(nio.aff2axcodes(LPS_TO_RAS @ axes))
 
 
+def _description(group: list[SliceRecord]) -> str:
+    echo = group[0].extra.get("echo")
+    suffix = f" (echo {echo})" if echo is not None and echo > 1 else ""
+    return group[0].description + suffix
+
+
 def group_series(records: list[SliceRecord]) -> list[SeriesInfo]:
     """Split slices into series, ordered by series number then description."""
     groups: dict[tuple, list[SliceRecord]] = {}
@@ -94,13 +101,14 @@ def group_series(records: list[SliceRecord]) -> list[SeriesInfo]:
             g[0].series_number if g[0].series_number is not None else 10**9,
             g[0].description,
             g[0].series_uid,
+            g[0].extra.get("echo") or 0,
             str(g[0].path),
         ),
     )
     return [
         SeriesInfo(
             index=index,
-            description=group[0].description,
+            description=_description(group),
             modality=group[0].modality,
             slices=len(group),
             rows=group[0].rows,
