@@ -98,6 +98,31 @@ def choose_series(series: list[SeriesInfo], index: int | None, where: str) -> Se
     return series[index]
 
 
+def canonical_allocator(
+    source_affine: np.ndarray, source_shape: tuple[int, int, int]
+) -> tuple[np.ndarray, Callable[[np.dtype], tuple[np.ndarray, np.ndarray]]]:
+    """The canonical affine, and an allocator for :func:`read_stack`.
+
+    The allocator returns the canonical array (Fortran order, so each axial slice
+    ``array[:, :, k]`` is contiguous) and a view of it on the source grid, which the
+    decoder fills slice by slice: the pixels are never copied a second time.
+    """
+    transform = canonical_ornt_transform(source_affine)
+    canonical_affine = source_affine @ nio.inv_ornt_aff(transform, source_shape)
+    to_source = nio.ornt_transform(
+        nio.axcodes2ornt(CANONICAL_AXCODES), nio.io_orientation(source_affine)
+    )
+    canonical_shape = [0, 0, 0]
+    for source_axis, (target_axis, _) in enumerate(transform):
+        canonical_shape[int(target_axis)] = source_shape[source_axis]
+
+    def allocate(dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+        canonical = np.empty(canonical_shape, dtype=dtype, order="F")
+        return canonical, nio.apply_orientation(canonical, to_source)
+
+    return canonical_affine, allocate
+
+
 def load_dicom(
     path: PathInput,
     series: int | None = None,
@@ -126,22 +151,9 @@ def load_dicom(
         )
     geometry = stack_geometry(records)
     source_shape = (first.columns, first.rows, len(records))
-    transform = canonical_ornt_transform(geometry.affine_ras)
-    canonical_affine = geometry.affine_ras @ nio.inv_ornt_aff(transform, source_shape)
-    to_source = nio.ornt_transform(
-        nio.axcodes2ornt(CANONICAL_AXCODES), nio.io_orientation(geometry.affine_ras)
-    )
-
-    canonical_shape = [0, 0, 0]
-    for source_axis, (target_axis, _) in enumerate(transform):
-        canonical_shape[int(target_axis)] = source_shape[source_axis]
-
-    def allocate(dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
-        # The canonical array in Fortran order (each axial slice contiguous), and a
-        # view of it on the source grid that the decoder fills slice by slice.
-        canonical = np.empty(canonical_shape, dtype=dtype, order="F")
-        return canonical, nio.apply_orientation(canonical, to_source)
-
+    canonical_affine, allocate = canonical_allocator(geometry.affine_ras, source_shape)
+    if progress:
+        progress(0, len(records))
     canonical = read_stack(geometry.ordered, allocate, progress=progress)
     warnings = list(geometry.warnings)
     if any(r.photometric == "MONOCHROME1" for r in records):
