@@ -89,6 +89,13 @@ def test_empty_folder(capsys, tmp_path):
     assert_one_line_error(*run_cli(capsys, "info", str(tmp_path / "empty"))[::2], "empty")
 
 
+def test_folder_of_nifti_files_points_at_them(capsys, sample_data, tmp_path):
+    folder = tmp_path / "niftis"
+    folder.mkdir()
+    shutil.copy(sample_data / "mr_abdomen.nii.gz", folder)
+    assert_one_line_error(*run_cli(capsys, "info", str(folder))[::2], "mr_abdomen.nii.gz")
+
+
 def test_missing_path(capsys, tmp_path):
     assert_one_line_error(*run_cli(capsys, "info", str(tmp_path / "nope"))[::2], "no such file")
 

@@ -58,6 +58,11 @@ def _scan_series(inputs: list[Path]) -> tuple[ScanResult, list[SeriesInfo]]:
             raise UnreadableFileError(
                 f"{where}: the folder is empty; choose a folder with DICOM files"
             )
+        if result.nifti_example:
+            raise UnreadableFileError(
+                f"{where}: holds NIfTI files but no DICOM images; open a NIfTI file itself "
+                f"(e.g. {result.nifti_example})"
+            )
         if result.non_image and not result.not_dicom:
             raise UnreadableFileError(
                 f"{where}: holds DICOM objects but no images ({result.non_image} non-image objects "

@@ -60,6 +60,7 @@ class ScanResult:
     not_dicom: int = 0
     non_image: int = 0
     files_seen: int = 0
+    nifti_example: str = ""  # a NIfTI file met on the way, to point the user at it
 
 
 def candidate_files(inputs: Path | Iterable[Path]) -> list[Path]:
@@ -121,6 +122,10 @@ def scan(inputs: Path | Iterable[Path]) -> ScanResult:
     result = ScanResult()
     for path in candidate_files(inputs):
         result.files_seen += 1
+        if path.name.lower().endswith((".nii", ".nii.gz")):
+            result.not_dicom += 1
+            result.nifti_example = result.nifti_example or path.name
+            continue
         ds = read_header(path)
         if ds is None:
             result.not_dicom += 1
