@@ -22,7 +22,10 @@ log = logging.getLogger(__name__)
 INSTALLERS: list[Callable] = []
 
 #: "module:function" installers imported lazily (their modules may import torch).
-INSTALLER_PATHS: list[str] = []
+INSTALLER_PATHS: list[str] = [
+    "viewer.ui.segmentation_ui:install",  # segment, results, review, saving
+]
+INSTALLER_PATHS.append("viewer.ui.training_ui:install")  # Training menu (issue 6)
 
 
 def register(installer: Callable) -> Callable:
