@@ -10,6 +10,7 @@ errors. The whole file is read into memory (no memory map left open on the file)
 from __future__ import annotations
 
 import gzip
+import io
 import logging
 import zlib
 from pathlib import Path
@@ -86,10 +87,11 @@ def _gunzip(raw: bytes, path: Path) -> bytes:
 
 
 def _open_image(path: Path):
-    """A NIfTI-1 or NIfTI-2 image fully in memory (no memory map left open on the file).
+    """The header and the whole (decompressed) file in memory.
 
-    The header's own size field decides between NIfTI-1 and NIfTI-2, so names other
-    than ``.nii``/``.nii.gz`` (``scan.img``, ``volume_gz``) work too.
+    Nothing stays open or memory-mapped on the file. The header's own size field
+    decides between NIfTI-1 and NIfTI-2, so names other than ``.nii``/``.nii.gz``
+    (``scan.img``, ``volume_gz``) work too.
     """
     raw = path.read_bytes()
     if raw[:2] == GZIP_MAGIC:
@@ -108,14 +110,15 @@ def _open_image(path: Path):
             f"{path.name}: not a NIfTI file (no NIfTI header); open a .nii/.nii.gz file "
             "or a DICOM file or folder"
         )
-    image_class = nib.Nifti2Image if size == 540 else nib.Nifti1Image
-    return image_class.from_bytes(raw)
+    header_class = nib.Nifti2Header if size == 540 else nib.Nifti1Header
+    return header_class.from_fileobj(io.BytesIO(raw)), raw
 
 
 def load_nifti(path: Path) -> Volume:
+    """Read a NIfTI-1/2 file (``.nii`` or ``.nii.gz``) as a canonical :class:`Volume`."""
     path = Path(path)
     try:
-        image = _open_image(path)
+        header, raw = _open_image(path)
     except UnreadableFileError:
         raise
     except (gzip.BadGzipFile, zlib.error, EOFError, OSError) as error:
@@ -123,61 +126,70 @@ def load_nifti(path: Path) -> Volume:
             f"{path.name}: not a readable NIfTI file ({type(error).__name__}); "
             "re-export or re-download it"
         ) from None
-    except Exception as error:  # nibabel raises ImageFileError, HeaderDataError, ValueError
+    except Exception as error:  # nibabel raises HeaderDataError, ValueError, ...
         raise UnreadableFileError(
-            f"{path.name}: not a NIfTI image nibabel can read ({error}); check the file"
+            f"{path.name}: not a NIfTI header nibabel can read ({error}); check the file"
         ) from None
-    if not isinstance(image, (nib.Nifti1Image, nib.Nifti2Image)):
-        raise UnreadableFileError(f"{path.name}: not a NIfTI-1 or NIfTI-2 image")
-    shape = _check_declared_size(image.header, path)
-    affine, warnings = choose_affine(image.header)
-
-    try:
-        data = _read_voxels(image)
-    except (EOFError, zlib.error, gzip.BadGzipFile, OSError, ValueError) as error:
-        raise UnreadableFileError(
-            f"{path.name}: the file ends before its image data does ({type(error).__name__}); "
-            "it is truncated, copy or download it again"
-        ) from None
-    if data.ndim > 3:
-        extra = int(np.prod(data.shape[3:]))
-        if extra > 1:
-            warnings.append(f"4D input with {extra} volumes; showing the first one")
-        data = data.reshape(data.shape[:3] + (extra,), order="F")[..., 0]
-    elif data.ndim < 3:
-        data = data.reshape(shape[:3])
+    shape = _check_declared_size(header, path)
+    affine, warnings = choose_affine(header)
+    data = _read_first_volume(header, raw, path)
+    del raw  # the voxels are either a view of it or already copied
+    volumes = int(np.prod(shape[3:])) if len(shape) > 3 else 1
+    if volumes > 1:
+        warnings.append(f"4D input with {volumes} volumes; showing the first one")
     data = _native_numeric(data)
     if data.dtype.kind == "f":
         bad = int(np.count_nonzero(~np.isfinite(data)))
         if bad:
             warnings.append(f"{bad} voxels are NaN or infinite; statistics and windows ignore them")
     canonical, canonical_affine = to_canonical(data, affine)
+    # Fortran order: NIfTI stores X fastest, so a canonical file needs no copy and a
+    # flipped one only a cheap flip copy (no transpose); axial slices are contiguous.
+    canonical = np.asfortranarray(canonical)
+    if not canonical.flags.writeable:  # still a view of the file's bytes
+        canonical = canonical.copy(order="F")
     return Volume(
-        # Fortran order: nibabel already returns X fastest, so a canonical file needs
-        # no copy and a flipped one only a cheap flip copy (no transpose).
-        array=np.asfortranarray(canonical),
+        array=canonical,
         affine=canonical_affine,
         source_affine=affine,
         source_shape=tuple(data.shape),
         modality="",
-        window=_header_window(image.header),
+        window=_header_window(header),
         description=path.name,
         warnings=tuple(warnings),
         source_path=str(path),
     )
 
 
-def _read_voxels(image) -> np.ndarray:
-    """The stored voxels, scaled to float32 only when scl_slope/scl_inter say so.
+def _read_first_volume(header, raw: bytes, path: Path) -> np.ndarray:
+    """The first 3D volume as stored, scaled to float32 only when scl_slope/scl_inter
+    say so (unscaled int16 CT stays int16; nibabel would give float64).
 
-    Unscaled data keeps its stored type (int16 CT stays int16); scaled data is
-    computed directly in float32 rather than nibabel's default float64.
+    A view of ``raw`` where possible: no copy of the voxels is made here.
     """
-    proxy = image.dataobj
-    slope, inter = getattr(proxy, "slope", 1.0), getattr(proxy, "inter", 0.0)
-    if slope == 1.0 and inter == 0.0:
-        return np.asarray(proxy)
-    return np.asarray(proxy, dtype=np.float32)
+    dtype = header.get_data_dtype()
+    if dtype.fields is not None or dtype.kind not in "biuf":
+        raise UnreadableFileError(
+            f"{path.name}: voxel type {dtype} (colour or complex) is not supported; "
+            "convert it to a single-channel image"
+        )
+    shape = tuple(int(s) for s in header.get_data_shape())
+    first = (shape + (1, 1, 1))[:3]
+    offset = int(header.get_data_offset())
+    needed = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(raw) < needed:
+        raise UnreadableFileError(
+            f"{path.name}: the file ends before its image data does ({len(raw)} of {needed} "
+            "bytes); it is truncated, copy or download it again"
+        )
+    count = int(np.prod(first, dtype=np.int64))
+    data = np.frombuffer(raw, dtype=dtype, count=count, offset=offset).reshape(first, order="F")
+    slope, inter = header.get_slope_inter()
+    if slope is not None and (slope != 1.0 or (inter or 0.0) != 0.0):
+        data = data.astype(np.float32)
+        data *= np.float32(slope)
+        data += np.float32(inter or 0.0)
+    return data
 
 
 def _native_numeric(data: np.ndarray) -> np.ndarray:
