@@ -117,3 +117,30 @@ def test_file_without_nifti_suffix_is_recognised_by_its_header(tmp_path):
     gz = tmp_path / "volume_gz"
     gz.write_bytes(gzip.compress((tmp_path / "x.nii").read_bytes()))
     assert load_volume(gz).shape == (3, 3, 3)
+
+
+def test_big_endian_nifti2_4d_with_scaling_matches_nibabel(tmp_path):
+    rng = np.random.default_rng(3)
+    stored = rng.integers(-500, 500, size=(6, 7, 5, 3)).astype(">i2")
+    affine = np.array([[0, 0, -2.5, 30], [1.5, 0, 0, -20], [0, -1.2, 0, 10], [0, 0, 0, 1]])
+    image = nib.Nifti2Image(stored, affine)
+    image.header.set_slope_inter(0.25, 7.0)
+    path = tmp_path / "scaled_be.nii.gz"
+    nib.save(image, path)
+    volume = load_volume(path)
+    expected, expected_affine = _nibabel_canonical(path)
+    assert volume.array.dtype == np.float32
+    np.testing.assert_allclose(volume.array, expected, rtol=1e-6)
+    np.testing.assert_allclose(volume.affine, expected_affine, atol=1e-6)
+    assert any("3 volumes" in w for w in volume.warnings)
+    assert volume.array.flags.writeable
+
+
+def test_colour_nifti_is_refused_clearly(tmp_path):
+    from viewer.errors import UnreadableFileError
+
+    rgb = np.zeros((4, 4, 4), dtype=[("R", "u1"), ("G", "u1"), ("B", "u1")])
+    path = tmp_path / "rgb.nii"
+    nib.save(nib.Nifti1Image(rgb, np.eye(4)), path)
+    with pytest.raises(UnreadableFileError, match="colour or complex"):
+        load_volume(path)
