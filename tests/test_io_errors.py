@@ -201,3 +201,13 @@ def test_subprocess_shows_one_line_and_exit_code_2(case, sample_data, tmp_path, 
     )
     assert_one_line_error(result.returncode, result.stderr)
     assert result.stdout == ""
+
+
+def test_a_folder_with_too_many_files_is_refused_quickly(tmp_path, monkeypatch):
+    import viewer.io.dicom_files as dicom_files
+
+    monkeypatch.setattr(dicom_files, "MAX_FILES", 5)
+    for index in range(8):
+        (tmp_path / f"file{index}").write_bytes(b"x")
+    with pytest.raises(UnreadableFileError, match="more than 5 files"):
+        load_volume(tmp_path)

@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom(\..*)?$")
 logging.getLogger("pydicom").setLevel(logging.ERROR)
 
+# A folder with more files than this is a disk or a home folder, not a study.
+MAX_FILES = 50_000
+
 # Storage classes that hold no image volume (SEG, SR, RT objects, presentation
 # states, key objects, encapsulated documents, waveforms, raw data, DICOMDIR).
 NON_IMAGE_SOP_PREFIXES = (
@@ -72,8 +75,13 @@ def candidate_files(inputs: Path | Iterable[Path]) -> list[Path]:
         item = Path(item)
         if item.is_dir():
             for root, dirs, names in os.walk(item):
-                dirs.sort()
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 files.extend(Path(root) / n for n in sorted(names) if not n.startswith("."))
+                if len(files) > MAX_FILES:
+                    raise UnreadableFileError(
+                        f"{item.name}: holds more than {MAX_FILES} files, too many for one "
+                        "study; choose the folder of a single study or series"
+                    )
         elif item.is_file():
             files.append(item)
         else:
