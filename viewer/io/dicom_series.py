@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from nibabel import orientations as nio
 
+from viewer.io.dicom_geometry import LPS_TO_RAS
 from viewer.io.dicom_records import SliceRecord
-
-LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
 @dataclass(frozen=True)
