@@ -19,7 +19,7 @@ class UnreadableFileError(SpleenScopeError):
 class SeriesSelectionError(SpleenScopeError):
     """A folder holds several series and the caller must choose one.
 
-    ``series`` lists :class:`viewer.io.series.SeriesInfo`-like summaries so a caller
+    ``series`` lists :class:`viewer.io.dicom_series.SeriesInfo` summaries so a caller
     (CLI or series picker dialog) can present the choice.
     """
 

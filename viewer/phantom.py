@@ -72,7 +72,7 @@ def make_phantom(
     z (S-I), whatever ``axcodes`` says about how the file stores them.
     """
     spacing_arr = np.asarray(spacing, dtype=float)
-    shape = tuple(int(round(f / s)) for f, s in zip(field_of_view_mm, spacing_arr))
+    shape = tuple(int(round(f / s)) for f, s in zip(field_of_view_mm, spacing_arr, strict=True))
     origin = -(np.asarray(shape) - 1) / 2.0 * spacing_arr
     canonical_affine = np.eye(4)
     canonical_affine[:3, :3] = np.diag(spacing_arr)

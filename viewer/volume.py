@@ -161,8 +161,8 @@ class Volume:
     def to_source_grid(self, canonical_array: np.ndarray) -> np.ndarray:
         """Reorder an array on this canonical grid back to the source file's grid."""
         self.check_same_grid_shape(canonical_array)
-        transform = canonical_ornt_transform(self.source_affine)
-        back = nio.invert_ornt(transform)
+        source_ornt = nio.io_orientation(self.source_affine)
+        back = nio.ornt_transform(nio.axcodes2ornt(CANONICAL_AXCODES), source_ornt)
         out = nio.apply_orientation(canonical_array, back)
         if tuple(out.shape[:3]) != tuple(self.source_shape[:3]):
             raise ValueError(

@@ -19,10 +19,9 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from nibabel import orientations as nio
 
 from viewer.errors import SpleenScopeError
-from viewer.volume import CANONICAL_AXCODES, Volume
+from viewer.volume import Volume
 
 log = logging.getLogger(__name__)
 
@@ -98,15 +97,7 @@ def canonical_to_source_grid(volume: Volume, canonical_array: np.ndarray) -> np.
 
     Only flips and axis permutations, so mask voxels are moved, never interpolated.
     """
-    volume.check_same_grid_shape(canonical_array)
-    source_ornt = nio.io_orientation(volume.source_affine)
-    back = nio.ornt_transform(nio.axcodes2ornt(CANONICAL_AXCODES), source_ornt)
-    out = nio.apply_orientation(canonical_array, back)
-    if tuple(out.shape[:3]) != tuple(volume.source_shape[:3]):
-        raise ValueError(
-            f"reordered shape {out.shape} is not the source grid {volume.source_shape}"
-        )
-    return out
+    return volume.to_source_grid(canonical_array)
 
 
 def save_mask(
