@@ -1,0 +1,237 @@
+"""DICOM SEG in, a label map on an open volume's canonical grid out.
+
+OHIF, 3D Slicer and PACS exchange masks as DICOM Segmentation objects: one or more
+segments, each stored as frames (2D planes) with their own position in the patient.
+We place every frame by its per-frame PlanePositionSequence and the (shared or
+per-frame) orientation and pixel spacing, through the volume's affine, onto the
+volume's canonical voxels. A frame that does not fall exactly on the volume's
+voxels means the SEG was drawn on another series or grid, and is refused rather
+than resampled: a SEG on the wrong grid silently shifted would be a wrong mask.
+
+Segment number N becomes label value N, named by its SegmentLabel. Where segments
+overlap, the smaller segment wins (ties: the higher segment number), so a small
+structure drawn inside a larger one stays visible; a notice says how many voxels
+overlap. FRACTIONAL segments are thresholded at half their maximum value.
+
+Only pydicom is used here: decoding the frames one at a time keeps memory to one
+frame plus the voxel indices, and the geometry must be checked against *our*
+volume's grid anyway, which highdicom's own volume helpers do not know about.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.pixels import iter_pixels
+
+from viewer.errors import GeometryError, UnreadableFileError
+from viewer.volume import Volume
+
+log = logging.getLogger(__name__)
+
+SEG_SOP_CLASS_UID = "1.2.840.10008.5.1.4.1.1.66.4"
+LPS_TO_RAS = np.array([-1.0, -1.0, 1.0])
+# A frame pixel must land within this many voxels of a voxel centre.
+ON_GRID_TOLERANCE_VOXELS = 0.1
+
+
+def is_dicom_seg(path: str | Path) -> bool:
+    """True when ``path`` is a DICOM file holding a Segmentation object."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    try:
+        ds = pydicom.dcmread(
+            path, stop_before_pixels=True, specific_tags=["SOPClassUID", "Modality"]
+        )
+    except Exception:  # noqa: BLE001 - any non-DICOM bytes may break the parser
+        return False
+    sop_class = str(ds.get("SOPClassUID", "") or "")
+    if not sop_class:
+        sop_class = str(getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", ""))
+    return sop_class == SEG_SOP_CLASS_UID or str(ds.get("Modality", "")).upper() == "SEG"
+
+
+@dataclass(frozen=True)
+class FramePlane:
+    """Where one SEG frame lies: its segment and its pixel-to-canonical-voxel map."""
+
+    segment: int
+    origin_ijk: np.ndarray  # canonical voxel of pixel (row 0, column 0)
+    column_step_ijk: np.ndarray  # voxel step for one column to the right
+    row_step_ijk: np.ndarray  # voxel step for one row down
+
+
+def _functional_item(frame_group, shared_group, sequence: str):
+    """The first item of a functional group sequence, per-frame first, then shared."""
+    for group in (frame_group, shared_group):
+        if group is not None and sequence in group and len(group[sequence].value):
+            return group[sequence].value[0]
+    return None
+
+
+def _frame_planes(ds: pydicom.Dataset, volume: Volume, name: str) -> list[FramePlane]:
+    """Map each frame onto the volume's canonical grid, or refuse with one line."""
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    shared_seq = ds.get("SharedFunctionalGroupsSequence")
+    shared = shared_seq[0] if shared_seq else None
+    if per_frame is None or len(per_frame) != frames:
+        raise UnreadableFileError(
+            f"{name}: the SEG has no per-frame positions (PerFrameFunctionalGroupsSequence), "
+            "so its frames cannot be placed; export it again with 3D Slicer, OHIF or highdicom"
+        )
+    world_to_voxel = np.linalg.inv(volume.affine)
+    planes = []
+    rows, columns = int(ds.Rows), int(ds.Columns)
+    for index, group in enumerate(per_frame):
+        position = _functional_item(group, shared, "PlanePositionSequence")
+        orientation = _functional_item(group, shared, "PlaneOrientationSequence")
+        measures = _functional_item(group, shared, "PixelMeasuresSequence")
+        identification = _functional_item(group, shared, "SegmentIdentificationSequence")
+        if position is None or orientation is None or measures is None or identification is None:
+            raise UnreadableFileError(
+                f"{name}: frame {index + 1} lacks its position, orientation, pixel spacing or "
+                "segment number, so it cannot be placed; export the SEG again"
+            )
+        origin = np.asarray([float(v) for v in position.ImagePositionPatient]) * LPS_TO_RAS
+        cosines = [float(v) for v in orientation.ImageOrientationPatient]
+        row_spacing, column_spacing = (float(v) for v in measures.PixelSpacing)
+        along_row = np.asarray(cosines[:3]) * LPS_TO_RAS * column_spacing
+        down_column = np.asarray(cosines[3:]) * LPS_TO_RAS * row_spacing
+        origin_ijk = world_to_voxel[:3, :3] @ origin + world_to_voxel[:3, 3]
+        column_step = world_to_voxel[:3, :3] @ along_row
+        row_step = world_to_voxel[:3, :3] @ down_column
+        corners = np.asarray(
+            [
+                origin_ijk + c * column_step + r * row_step
+                for r in (0, rows - 1)
+                for c in (0, columns - 1)
+            ]
+        )
+        steps = np.stack([column_step, row_step])
+        on_grid = (
+            np.abs(corners - np.rint(corners)).max() <= ON_GRID_TOLERANCE_VOXELS
+            and np.abs(steps - np.rint(steps)).max() * max(rows, columns)
+            <= ON_GRID_TOLERANCE_VOXELS
+            and np.all(np.abs(np.rint(steps)).sum(axis=1) == 1)
+        )
+        inside = np.all(np.rint(corners) >= 0) and np.all(
+            np.rint(corners) <= np.asarray(volume.shape) - 1
+        )
+        if not (on_grid and inside):
+            where = ", ".join(f"{v:.2f}" for v in origin_ijk)
+            raise GeometryError(
+                f"{name}: SEG frame {index + 1} does not lie on this volume's slices (its corner "
+                f"falls at voxel {where}); the SEG belongs to another series or grid, so open "
+                "the series it was drawn on"
+            )
+        planes.append(
+            FramePlane(
+                segment=int(identification.ReferencedSegmentNumber),
+                origin_ijk=np.rint(origin_ijk).astype(np.int64),
+                column_step_ijk=np.rint(column_step).astype(np.int64),
+                row_step_ijk=np.rint(row_step).astype(np.int64),
+            )
+        )
+    return planes
+
+
+def _frame_threshold(ds: pydicom.Dataset) -> float:
+    """Pixel value at or above which a frame pixel is inside its segment."""
+    if str(ds.get("SegmentationType", "BINARY")).upper() == "FRACTIONAL":
+        return float(ds.get("MaximumFractionalValue", 255) or 255) / 2.0
+    return 1.0
+
+
+def _segment_voxels(
+    path: Path, ds: pydicom.Dataset, planes: list[FramePlane], shape: tuple[int, int, int]
+) -> dict[int, np.ndarray]:
+    """Flat canonical voxel indices of every segment, decoding one frame at a time."""
+    threshold = _frame_threshold(ds)
+    pieces: dict[int, list[np.ndarray]] = {}
+    try:
+        for plane, frame in zip(planes, iter_pixels(path), strict=True):
+            rows, cols = np.nonzero(np.asarray(frame) >= threshold)
+            if rows.size == 0:
+                continue
+            ijk = (
+                plane.origin_ijk[:, None]
+                + plane.column_step_ijk[:, None] * cols
+                + plane.row_step_ijk[:, None] * rows
+            )
+            pieces.setdefault(plane.segment, []).append(np.ravel_multi_index(tuple(ijk), shape))
+    except (ValueError, RuntimeError, NotImplementedError) as error:
+        raise UnreadableFileError(
+            f"{path.name}: the SEG's pixel data cannot be decoded ({error}); export it again"
+        ) from error
+    return {number: np.unique(np.concatenate(parts)) for number, parts in pieces.items()}
+
+
+def _overlap_count(voxels: dict[int, np.ndarray], size: int) -> int:
+    """How many voxels more than one segment claims (each segment's indices are unique)."""
+    if len(voxels) < 2:
+        return 0
+    seen = np.zeros(size, dtype=bool)
+    overlap = np.zeros(size, dtype=bool)
+    for indices in voxels.values():
+        overlap[indices[seen[indices]]] = True
+        seen[indices] = True
+    return int(np.count_nonzero(overlap))
+
+
+def load_seg_for_volume(
+    path: str | Path, volume: Volume
+) -> tuple[np.ndarray, dict[int, str], list[str]]:
+    """Read a DICOM SEG onto ``volume``'s canonical grid.
+
+    Returns ``(labels, label_names, notices)``: ``labels`` has the volume's shape,
+    uint8 (uint16 when a segment number exceeds 255), value N where segment N is;
+    ``label_names`` maps every segment number described in the file to its
+    SegmentLabel (empty segments included); ``notices`` are one-line remarks for
+    the user (overlaps resolved, fractional thresholding).
+
+    Raises :class:`GeometryError` when the SEG's frames are not on the volume's
+    slices, :class:`UnreadableFileError` when the file is not a usable SEG.
+    """
+    path = Path(path)
+    name = path.name
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+    except Exception as error:  # noqa: BLE001 - arbitrary bytes can break the parser anywhere
+        raise UnreadableFileError(
+            f"{name}: not a readable DICOM file ({type(error).__name__})"
+        ) from error
+    if not is_dicom_seg(path) or "SegmentSequence" not in ds:
+        raise UnreadableFileError(f"{name}: not a DICOM SEG object; open a segmentation file")
+    label_names = {
+        int(item.SegmentNumber): str(
+            item.get("SegmentLabel", "") or f"segment {int(item.SegmentNumber)}"
+        )
+        for item in ds.SegmentSequence
+    }
+    planes = _frame_planes(ds, volume, name)
+    voxels = _segment_voxels(path, ds, planes, volume.shape)
+    largest = max([*label_names, *voxels], default=0)
+    labels = np.zeros(volume.shape, dtype=np.uint8 if largest <= 255 else np.uint16)
+    flat = labels.reshape(-1)
+    notices: list[str] = []
+    # Paint the largest segment first, so smaller ones (drawn later) win overlaps.
+    for number in sorted(voxels, key=lambda n: (-voxels[n].size, n)):
+        flat[voxels[number]] = number
+    overlapping = _overlap_count(voxels, flat.size)
+    if overlapping:
+        notices.append(
+            f"{name}: {overlapping} voxels belong to more than one segment; each shows "
+            "the smallest segment that covers it"
+        )
+    if str(ds.get("SegmentationType", "")).upper() == "FRACTIONAL":
+        notices.append(f"{name}: fractional segments shown where they reach at least 50%")
+    log.info(
+        "SEG %s: %d frames, %d segments on grid %s", name, len(planes), len(voxels), volume.shape
+    )
+    return labels, label_names, notices
