@@ -49,10 +49,9 @@ def nifti_files(folder: Path) -> dict[str, Path]:
 
 def load_pair(pred_path: Path, ref_path: Path):
     """Both masks on one canonical grid ``(pred, ref, affine)``; different grids are an error."""
-    from viewer.io import load_volume
+    from viewer.io.dicom_seg import load_label_volumes  # NIfTI or DICOM SEG masks
 
-    pred = load_volume(pred_path)
-    ref = load_volume(ref_path)
+    pred, ref = load_label_volumes(pred_path, ref_path)
     if pred.shape != ref.shape or not np.allclose(pred.affine, ref.affine, atol=GRID_TOLERANCE_MM):
         raise SpleenScopeError(
             f"{pred_path.name} and {ref_path.name} are on different voxel grids; "

@@ -219,7 +219,11 @@ def load_mask_for_volume(path: str | Path, volume: Volume) -> tuple[np.ndarray, 
     Raises :class:`GeometryError` when the mask and the image do not overlap at all.
     """
     from viewer.io import load_volume
+    from viewer.io.dicom_seg import is_dicom_seg, load_seg_for_volume
 
+    if is_dicom_seg(path):  # frames placed on this volume's grid, never resampled
+        labels, _names, notices = load_seg_for_volume(path, volume)
+        return labels, " ".join(notices)
     mask = load_volume(path)
     if same_grid(mask.affine, mask.shape, volume.affine, volume.shape):
         return as_label_array(mask.array), ""

@@ -172,6 +172,16 @@ def _segment_voxels(
     return {number: np.unique(np.concatenate(parts)) for number, parts in pieces.items()}
 
 
+def _label_names(ds: pydicom.Dataset) -> dict[int, str]:
+    """``{segment number: SegmentLabel}`` for every segment the file describes."""
+    return {
+        int(item.SegmentNumber): str(
+            item.get("SegmentLabel", "") or f"segment {int(item.SegmentNumber)}"
+        )
+        for item in ds.get("SegmentSequence", [])
+    }
+
+
 def _overlap_count(voxels: dict[int, np.ndarray], size: int) -> int:
     """How many voxels more than one segment claims (each segment's indices are unique)."""
     if len(voxels) < 2:
@@ -208,12 +218,7 @@ def load_seg_for_volume(
         ) from error
     if not is_dicom_seg(path) or "SegmentSequence" not in ds:
         raise UnreadableFileError(f"{name}: not a DICOM SEG object; open a segmentation file")
-    label_names = {
-        int(item.SegmentNumber): str(
-            item.get("SegmentLabel", "") or f"segment {int(item.SegmentNumber)}"
-        )
-        for item in ds.SegmentSequence
-    }
+    label_names = _label_names(ds)
     planes = _frame_planes(ds, volume, name)
     voxels = _segment_voxels(path, ds, planes, volume.shape)
     largest = max([*label_names, *voxels], default=0)
@@ -235,3 +240,33 @@ def load_seg_for_volume(
         "SEG %s: %d frames, %d segments on grid %s", name, len(planes), len(voxels), volume.shape
     )
     return labels, label_names, notices
+
+
+def seg_label_names(path: str | Path) -> dict[int, str]:
+    """``{segment number: SegmentLabel}`` of a DICOM SEG (headers only), ``{}`` for other files.
+
+    Lets a caller that got labels through :func:`load_mask_for_volume`-style code
+    name them from the file instead of guessing.
+    """
+    if not is_dicom_seg(path):
+        return {}
+    return _label_names(pydicom.dcmread(Path(path), stop_before_pixels=True))
+
+
+def load_label_volumes(*paths: str | Path) -> list[Volume]:
+    """Load mask files where any may be a DICOM SEG, each SEG on the grid of the first
+    other mask (a SEG carries frames, not a whole grid). For ``evaluate PRED REF``."""
+    from viewer.io.load import load_volume
+
+    is_seg = [is_dicom_seg(p) for p in paths]
+    grids = [load_volume(p) if not seg else None for p, seg in zip(paths, is_seg, strict=True)]
+    grid = next((v for v in grids if v is not None), None)
+    if grid is None:
+        raise UnreadableFileError(
+            "every mask given is a DICOM SEG, which has no grid of its own; give one of them "
+            "as NIfTI (e.g. the prediction from spleenscope segment)"
+        )
+    return [
+        v if v is not None else grid.with_array(load_seg_for_volume(p, grid)[0])
+        for p, v in zip(paths, grids, strict=True)
+    ]

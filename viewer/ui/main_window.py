@@ -41,6 +41,7 @@ from PyQt5.QtWidgets import (
 )
 
 from viewer.errors import SeriesSelectionError, SpleenScopeError
+from viewer.io.dicom_seg import seg_label_names
 from viewer.overlay_render import LayerRenderer
 from viewer.overlays import (
     OverlayLayer,
@@ -315,7 +316,7 @@ class MainWindow(QMainWindow):
             raise SpleenScopeError("open an image before its mask")
         labels, notice = load_mask_for_volume(path, self.volume)
         present = present_labels(labels)
-        names = guess_label_names(present, self.volume.modality)
+        names = seg_label_names(path) or guess_label_names(present, self.volume.modality)
         layer = OverlayLayer(
             name=name or _mask_name(Path(path)),
             labels=labels,

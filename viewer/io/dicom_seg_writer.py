@@ -1,0 +1,314 @@
+"""Write a mask as a BINARY DICOM SEG that references the DICOM series it was drawn on.
+
+A DICOM SEG is how OHIF, 3D Slicer and PACS exchange masks: it lives in the same
+study as the images and names every source slice by its SOP Instance UID, so a
+viewer overlays it on the right series without any grid guessing. highdicom builds
+the object (functional groups, bit packing, derivation references); this module
+finds the source slice of every mask plane, de-identifies the headers first, and
+writes the file atomically.
+
+Privacy: patient-identifying values never reach the written file. The patient and
+study modules are rebuilt from scratch (name ``ANONYMOUS^``, an ID derived from the
+Study Instance UID, no birth date, accession number, institution, physicians or
+dates); only the UIDs that let a viewer match the SEG to its images (study, series,
+SOP instance, frame of reference) are kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.uid import generate_uid
+
+from viewer.errors import SpleenScopeError
+from viewer.io.dicom_files import scan
+from viewer.io.dicom_records import SliceRecord
+from viewer.volume import Volume
+
+log = logging.getLogger(__name__)
+
+# The trailing caret makes it a valid single-component person name (family name only).
+ANONYMOUS_NAME = "ANONYMOUS^"
+MANUFACTURER = "SpleenScope"
+SOFTWARE_VERSION = "0.1.0"
+# Position agreement (in voxels of the source grid) for a header to be "that slice".
+SLICE_MATCH_TOLERANCE_VOXELS = 0.1
+LPS_TO_RAS = np.array([-1.0, -1.0, 1.0])
+
+# Attributes copied from source headers that identify a person, an institution or a
+# date; removed from every header before highdicom copies patient and study modules.
+IDENTIFYING_KEYWORDS = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientBirthTime",
+    "PatientSex",
+    "PatientAge",
+    "PatientWeight",
+    "PatientSize",
+    "PatientAddress",
+    "PatientComments",
+    "PatientTelephoneNumbers",
+    "PatientMotherBirthName",
+    "OtherPatientIDs",
+    "OtherPatientIDsSequence",
+    "OtherPatientNames",
+    "IssuerOfPatientID",
+    "EthnicGroup",
+    "MilitaryRank",
+    "BranchOfService",
+    "MedicalRecordLocator",
+    "PatientReligiousPreference",
+    "PregnancyStatus",
+    "AdditionalPatientHistory",
+    "Occupation",
+    "PatientInsurancePlanCodeSequence",
+    "AccessionNumber",
+    "IssuerOfAccessionNumberSequence",
+    "StudyID",
+    "StudyDate",
+    "StudyTime",
+    "StudyDescription",
+    "ReferringPhysicianName",
+    "ReferringPhysicianAddress",
+    "ReferringPhysicianTelephoneNumbers",
+    "PhysiciansOfRecord",
+    "NameOfPhysiciansReadingStudy",
+    "PerformingPhysicianName",
+    "RequestingPhysician",
+    "OperatorsName",
+    "AdmittingDiagnosesDescription",
+    "InstitutionName",
+    "InstitutionAddress",
+    "InstitutionalDepartmentName",
+    "StationName",
+    "DeviceSerialNumber",
+    "ClinicalTrialSponsorName",
+    "ClinicalTrialSubjectID",
+    "ClinicalTrialSubjectReadingID",
+    "ReferencedPatientSequence",
+    "ReferencedStudySequence",
+    "RequestAttributesSequence",
+    "ProcedureCodeSequence",
+    "RequestedProcedureDescription",
+    "PerformedProcedureStepID",
+    "PerformedProcedureStepStartDate",
+    "PerformedProcedureStepStartTime",
+    "ContentCreatorName",
+)
+
+
+def anonymous_patient_id(study_uid: str) -> str:
+    """A stable pseudonym: SEGs of one study share it, and it reveals nothing new
+    (the Study Instance UID is in the file anyway)."""
+    return "SPLEENSCOPE-" + hashlib.sha256(study_uid.encode()).hexdigest()[:12].upper()
+
+
+def deidentify(dataset: pydicom.Dataset) -> None:
+    """Remove identifying attributes in place and set the anonymous patient module."""
+    for keyword in IDENTIFYING_KEYWORDS:
+        if keyword in dataset:
+            delattr(dataset, keyword)
+    for tag in [t for t in dataset.keys() if t.is_private]:
+        del dataset[tag]
+    if "SpecificCharacterSet" in dataset and not dataset.SpecificCharacterSet:
+        del dataset.SpecificCharacterSet  # empty means the default repertoire; highdicom rejects ''
+    dataset.PatientName = ANONYMOUS_NAME
+    dataset.PatientID = anonymous_patient_id(str(dataset.get("StudyInstanceUID", "")))
+    # Type 2 attributes highdicom copies: present and empty.
+    for keyword in (
+        "PatientBirthDate",
+        "PatientSex",
+        "AccessionNumber",
+        "StudyID",
+        "StudyDate",
+        "StudyTime",
+        "ReferringPhysicianName",
+    ):
+        setattr(dataset, keyword, "")
+
+
+def _source_uids(dataset: pydicom.Dataset, notices: list[str]) -> None:
+    """Fill SOP UIDs from the file meta, and generate study/series UIDs when the
+    export left them empty (then no viewer can match them, so say so)."""
+    meta = getattr(dataset, "file_meta", None)
+    if not dataset.get("SOPInstanceUID") and meta is not None:
+        dataset.SOPInstanceUID = meta.get("MediaStorageSOPInstanceUID", "")
+    if not dataset.get("SOPClassUID") and meta is not None:
+        dataset.SOPClassUID = meta.get("MediaStorageSOPClassUID", "")
+    if not dataset.get("SOPInstanceUID"):
+        raise SpleenScopeError(
+            "the source slices carry no SOP Instance UID, so a DICOM SEG cannot reference "
+            "them; save the mask as NIfTI (.nii.gz) instead"
+        )
+    seed = str(dataset.get("FrameOfReferenceUID", "")) or "spleenscope"
+    for keyword in ("StudyInstanceUID", "SeriesInstanceUID"):
+        if not dataset.get(keyword):
+            setattr(dataset, keyword, generate_uid(entropy_srcs=[seed, keyword]))
+            notice = (
+                f"the source series has no {keyword}; the SEG carries a generated one, so "
+                "viewers will not link it to the images automatically"
+            )
+            if notice not in notices:
+                notices.append(notice)
+
+
+def _slice_records(volume: Volume, source_dicom_folder: Path) -> list[SliceRecord]:
+    """The source record of each slice of the volume's source grid, in slice order."""
+    columns, rows, slices = (int(n) for n in volume.source_shape[:3])
+    to_source = np.linalg.inv(volume.source_affine)
+    by_series: dict[str, dict[int, SliceRecord]] = {}
+    for record in scan(source_dicom_folder).slices:
+        if record.position is None or (record.rows, record.columns) != (rows, columns):
+            continue
+        world = np.asarray(record.position) * LPS_TO_RAS
+        ijk = to_source[:3, :3] @ world + to_source[:3, 3]
+        k = int(np.rint(ijk[2]))
+        if np.abs(ijk - [0, 0, k]).max() > SLICE_MATCH_TOLERANCE_VOXELS or not 0 <= k < slices:
+            continue
+        if record.frame is not None:
+            raise SpleenScopeError(
+                "the source is an enhanced multi-frame DICOM file; writing a SEG for it is not "
+                "supported yet, so save the mask as NIfTI (.nii.gz)"
+            )
+        by_series.setdefault(record.series_uid, {}).setdefault(k, record)
+    for found in by_series.values():
+        if len(found) == slices:
+            return [found[k] for k in range(slices)]
+    raise SpleenScopeError(
+        f"{source_dicom_folder.name}: holds no DICOM series with the {slices} slices of this "
+        "volume's grid; choose the folder the volume was read from"
+    )
+
+
+def _segment_descriptions(labels: list[int], label_names: dict[int, str], algorithm: str | None):
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    algorithm_type = hd.seg.SegmentAlgorithmTypeValues.MANUAL
+    identification = None
+    if algorithm:
+        algorithm_type = hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC
+        identification = hd.AlgorithmIdentificationSequence(
+            name=algorithm, family=codes.cid7162.ArtificialIntelligence, version=SOFTWARE_VERSION
+        )
+    descriptions = []
+    # BINARY SEG numbers its segments 1..n; absent labels become empty segments so
+    # label values survive the round trip unchanged.
+    for number in range(1, max(labels) + 1):
+        name = label_names.get(number, f"label {number}")
+        property_type = getattr(codes.SCT, name.title().replace(" ", ""), None)
+        descriptions.append(
+            hd.seg.SegmentDescription(
+                segment_number=number,
+                segment_label=name[:64],
+                segmented_property_category=codes.SCT.AnatomicalStructure,
+                segmented_property_type=property_type or codes.SCT.Organ,
+                algorithm_type=algorithm_type,
+                algorithm_identification=identification,
+            )
+        )
+    return descriptions
+
+
+def _check_destination(volume: Volume, path: Path, overwrite: bool) -> None:
+    if path.suffix.lower() != ".dcm":
+        raise SpleenScopeError(f"{path.name}: a DICOM SEG file name must end in .dcm")
+    source = Path(volume.source_path).resolve() if volume.source_path else None
+    if source is not None and (path.resolve() == source or source in path.resolve().parents):
+        raise SpleenScopeError(
+            f"{path}: refusing to write over or inside the input; choose another output path"
+        )
+    if path.exists() and not overwrite:
+        raise SpleenScopeError(f"{path}: already exists; choose another name or pass --overwrite")
+    if not path.parent.is_dir():
+        raise SpleenScopeError(f"{path.parent}: no such folder; create it or choose another path")
+
+
+def save_mask_as_dicom_seg(
+    volume: Volume,
+    canonical_mask: np.ndarray,
+    source_dicom_folder: str | Path,
+    path: str | Path,
+    label_names: dict[int, str] | None = None,
+    *,
+    algorithm: str | None = None,
+    overwrite: bool = False,
+) -> list[str]:
+    """Write ``canonical_mask`` (on ``volume``'s canonical grid) as a BINARY DICOM SEG.
+
+    ``source_dicom_folder`` is the DICOM folder (or file) ``volume`` was read from;
+    each mask plane references the slice at its position. Label N becomes segment N
+    named ``label_names[N]``. ``algorithm`` (a model name) marks the segments as
+    AUTOMATIC, else MANUAL. The written file is de-identified (see the module
+    docstring) and replaced atomically. Returns one-line notices for the user.
+
+    Raises :class:`SpleenScopeError` for a non-DICOM source (a DICOM SEG needs DICOM
+    images to reference), a folder without the volume's series, or a bad path.
+    """
+    import highdicom as hd
+
+    source = Path(source_dicom_folder)
+    path = Path(path)
+    if source.is_file() and source.name.lower().endswith((".nii", ".nii.gz", ".gz")):
+        raise SpleenScopeError(
+            f"{source.name}: a DICOM SEG needs a DICOM source series to reference; "
+            "save the mask as NIfTI (.nii.gz) instead"
+        )
+    _check_destination(volume, path, overwrite)
+    mask = np.asarray(canonical_mask)
+    volume.check_same_grid_shape(mask)
+    if mask.min() < 0 or mask.max() > 255:
+        raise SpleenScopeError("the mask holds values outside 0..255; it is not a label map")
+    labels = [int(v) for v in np.unique(mask) if v > 0] or [1]
+    records = _slice_records(volume, source)
+    notices: list[str] = []
+    headers = []
+    for record in records:
+        header = pydicom.dcmread(record.path, stop_before_pixels=True)
+        _source_uids(header, notices)
+        deidentify(header)
+        headers.append(header)
+    # source grid is (columns, rows, slices); SEG frames are (rows, columns) per slice
+    source_mask = volume.to_source_grid(mask).astype(np.uint8)
+    frames = np.ascontiguousarray(np.transpose(source_mask, (2, 1, 0)))
+    seg = hd.seg.Segmentation(
+        source_images=headers,
+        pixel_array=frames,
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=_segment_descriptions(labels, label_names or {}, algorithm),
+        series_instance_uid=generate_uid(),
+        series_number=int(headers[0].get("SeriesNumber") or 0) + 1000,
+        sop_instance_uid=generate_uid(),
+        instance_number=1,
+        manufacturer=MANUFACTURER,
+        manufacturer_model_name=MANUFACTURER,
+        software_versions=SOFTWARE_VERSION,
+        device_serial_number="0",
+        series_description="SpleenScope segmentation",
+        content_label="SEGMENTATION",
+        content_creator_name=ANONYMOUS_NAME,
+    )
+    seg.PatientName = ANONYMOUS_NAME  # belt and braces: highdicom copied the scrubbed headers
+    _write_atomically(seg, path)
+    for notice in notices:
+        log.info("%s", notice)
+    return notices
+
+
+def _write_atomically(dataset: pydicom.Dataset, path: Path) -> None:
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        dataset.save_as(temporary, enforce_file_format=True)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    log.info("wrote DICOM SEG %s", path)
