@@ -24,7 +24,7 @@ from viewer.io import load_volume
 from viewer.io.dicom_seg import is_dicom_seg, load_label_volumes, load_seg_for_volume
 from viewer.io.dicom_seg_writer import deidentify, save_mask_as_dicom_seg
 from viewer.io.writers import save_mask
-from viewer.overlays import load_mask_for_volume
+from viewer.overlays import load_mask_for_volume, totalsegmentator_names
 
 IDENTIFYING = ("PatientName", "PatientID", "PatientBirthDate", "AccessionNumber", "InstitutionName")
 
@@ -199,6 +199,17 @@ def test_spleen_label_round_trips_through_seg_without_identifying_values(tmp_pat
     assert seg.PatientBirthDate == "" and seg.AccessionNumber == ""
     assert "InstitutionName" not in seg
     assert seg.SegmentationType == "BINARY" and seg.Modality == "SEG"
+
+
+def test_multi_label_organ_map_round_trips_with_its_label_values(tmp_path, spleen_ct):
+    organs, _ = load_mask_for_volume(sample_path("ct_spleen_dicom_organs.nii.gz"), spleen_ct)
+    names = totalsegmentator_names()
+    out = tmp_path / "organs.dcm"
+    save_mask_as_dicom_seg(spleen_ct, organs, sample_path("ct_spleen_dicom"), out, names)
+    labels, read_names, notices = load_seg_for_volume(out, spleen_ct)
+    np.testing.assert_array_equal(labels, organs)  # label 117 stays 117, gaps stay gaps
+    assert read_names[1] == names[1] == "spleen" and read_names[5] == "liver"
+    assert notices == []
 
 
 def test_seg_written_for_the_3slice_ct_references_its_images(tmp_path, ct3):

@@ -40,6 +40,10 @@ SOFTWARE_VERSION = "0.1.0"
 # Position agreement (in voxels of the source grid) for a header to be "that slice".
 SLICE_MATCH_TOLERANCE_VOXELS = 0.1
 LPS_TO_RAS = np.array([-1.0, -1.0, 1.0])
+# Read once at import: os.umask can only be read by setting it, which races with
+# other threads creating files.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 # Attributes copied from source headers that identify a person, an institution or a
 # date; removed from every header before highdicom copies patient and study modules.
@@ -307,6 +311,7 @@ def _write_atomically(dataset: pydicom.Dataset, path: Path) -> None:
     os.close(handle)
     try:
         dataset.save_as(temporary, enforce_file_format=True)
+        os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide the file from others
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
