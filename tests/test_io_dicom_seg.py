@@ -264,3 +264,23 @@ def test_overlay_loading_and_evaluate_accept_a_seg(tmp_path, ct3, capsys):
     assert json.loads(capsys.readouterr().out)["dice"] == pytest.approx(1.0)
     with pytest.raises(SpleenScopeError, match="no grid of its own"):
         load_label_volumes(seg_path, seg_path)
+
+
+def test_segment_cli_writes_a_seg_equal_to_its_nifti_mask(tmp_path, ct3, capsys):
+    from segmentation.registry import bundled_model_path
+
+    if not bundled_model_path().is_file():
+        pytest.skip("no bundled model")
+    folder = str(sample_path("dicom_seg/ct-3slice"))
+    common = ["--threads", "1", "--json"]
+    assert main(["segment", folder, "-o", str(tmp_path / "m.nii.gz"), *common]) == 0
+    assert main(["segment", folder, "-o", str(tmp_path / "m.dcm"), *common]) == 0
+    capsys.readouterr()
+    nifti, _ = load_mask_for_volume(tmp_path / "m.nii.gz", ct3)
+    labels, names, _ = load_seg_for_volume(tmp_path / "m.dcm", ct3)
+    assert nifti.any()
+    np.testing.assert_array_equal(labels, nifti)
+    assert names == {1: "Spleen"}
+    nifti_input = str(sample_path("mr_abdomen.nii.gz"))
+    assert main(["segment", nifti_input, "-o", str(tmp_path / "mr.dcm")]) == 2
+    assert "needs a DICOM source" in capsys.readouterr().err

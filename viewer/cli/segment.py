@@ -21,7 +21,10 @@ def add_parser(subparsers) -> None:
         "input's grid; prints the spleen volume in mL.",
     )
     p.add_argument("input", type=Path, help="NIfTI file, DICOM file, or folder of DICOM files")
-    p.add_argument("-o", "--output", type=Path, required=True, help="mask to write (.nii.gz)")
+    p.add_argument(
+        "-o", "--output", type=Path, required=True,
+        help="mask to write (.nii.gz; .dcm writes a DICOM SEG when IN is DICOM)",
+    )
     p.add_argument(
         "--model",
         type=Path,
@@ -85,6 +88,11 @@ def run(args: argparse.Namespace) -> int:
     from viewer.volume import Volume
 
     _check_outputs(args)
+    as_seg = args.output.suffix.lower() == ".dcm"  # a DICOM SEG referencing IN's slices
+    if as_seg:
+        from viewer.io.dicom_seg_writer import require_dicom_source, save_mask_as_dicom_seg
+
+        require_dicom_source(args.input)
     configure_cpu_threads(args.threads)
     model = resolve_model(args.model)  # fail fast on a bad model file, before loading data
     volume = load_volume(args.input, series=args.series)
@@ -109,7 +117,14 @@ def run(args: argparse.Namespace) -> int:
         )
     finally:
         bar.close()
-    written = save_mask(volume, result.mask, args.output, overwrite=args.overwrite)
+    if as_seg:
+        for notice in save_mask_as_dicom_seg(volume, result.mask, args.input, args.output,
+                                             {1: "Spleen"}, algorithm=result.model_name,
+                                             overwrite=args.overwrite):
+            print(f"note: {notice}", file=sys.stderr)
+        written = args.output
+    else:
+        written = save_mask(volume, result.mask, args.output, overwrite=args.overwrite)
     summary = result.summary()
     summary.update(output=str(written), input_shape=list(volume.source_shape))
     if args.probabilities is not None:

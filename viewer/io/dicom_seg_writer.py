@@ -235,6 +235,17 @@ def _check_destination(volume: Volume, path: Path, overwrite: bool) -> None:
         raise SpleenScopeError(f"{path.parent}: no such folder; create it or choose another path")
 
 
+def require_dicom_source(source: str | Path) -> None:
+    """Refuse a NIfTI source early (before a long segmentation): a DICOM SEG must
+    reference DICOM images."""
+    source = Path(source)
+    if source.is_file() and source.name.lower().endswith((".nii", ".nii.gz", ".gz")):
+        raise SpleenScopeError(
+            f"{source.name}: a DICOM SEG needs a DICOM source series to reference; "
+            "save the mask as NIfTI (.nii.gz) instead"
+        )
+
+
 def save_mask_as_dicom_seg(
     volume: Volume,
     canonical_mask: np.ndarray,
@@ -260,11 +271,7 @@ def save_mask_as_dicom_seg(
 
     source = Path(source_dicom_folder)
     path = Path(path)
-    if source.is_file() and source.name.lower().endswith((".nii", ".nii.gz", ".gz")):
-        raise SpleenScopeError(
-            f"{source.name}: a DICOM SEG needs a DICOM source series to reference; "
-            "save the mask as NIfTI (.nii.gz) instead"
-        )
+    require_dicom_source(source)
     _check_destination(volume, path, overwrite)
     mask = np.asarray(canonical_mask)
     volume.check_same_grid_shape(mask)
