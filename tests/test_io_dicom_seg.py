@@ -119,30 +119,30 @@ def test_seg_of_another_series_is_a_one_line_error(spleen_ct):
     assert "another series" in message and "\n" not in message
 
 
-def test_fractional_seg_is_thresholded_at_half(tmp_path, ct3):
+def highdicom_seg(path: Path, pixel_array: np.ndarray, segmentation_type: str, count: int) -> Path:
+    """A SEG made by highdicom (not our writer) on the 3-slice CT, frames in z order."""
     folder = sample_path("dicom_seg/ct-3slice")
     sources = [pydicom.dcmread(p) for p in sorted(folder.iterdir())]
     sources.sort(key=lambda d: float(d.ImagePositionPatient[2]))
     for ds in sources:
         deidentify(ds)
-    probabilities = np.zeros((3, 512, 512), np.float32)
-    probabilities[1, 100:200, 300:350] = 0.8  # in
-    probabilities[1, 200:210, 300:350] = 0.3  # out
-    seg = hd.seg.Segmentation(
+    descriptions = [
+        hd.seg.SegmentDescription(
+            segment_number=n,
+            segment_label=f"part {n}",
+            segmented_property_category=hd.sr.CodedConcept(
+                "91723000", "SCT", "Anatomical Structure"
+            ),
+            segmented_property_type=hd.sr.CodedConcept("78961009", "SCT", "Spleen"),
+            algorithm_type="MANUAL",
+        )
+        for n in range(1, count + 1)
+    ]
+    hd.seg.Segmentation(
         source_images=sources,
-        pixel_array=probabilities,
-        segmentation_type="FRACTIONAL",
-        segment_descriptions=[
-            hd.seg.SegmentDescription(
-                segment_number=1,
-                segment_label="Spleen",
-                segmented_property_category=hd.sr.CodedConcept(
-                    "91723000", "SCT", "Anatomical Structure"
-                ),
-                segmented_property_type=hd.sr.CodedConcept("78961009", "SCT", "Spleen"),
-                algorithm_type="MANUAL",
-            )
-        ],
+        pixel_array=pixel_array,
+        segmentation_type=segmentation_type,
+        segment_descriptions=descriptions,
         series_instance_uid=hd.UID(),
         series_number=2,
         sop_instance_uid=hd.UID(),
@@ -151,13 +151,30 @@ def test_fractional_seg_is_thresholded_at_half(tmp_path, ct3):
         manufacturer_model_name="test",
         software_versions="0",
         device_serial_number="0",
-    )
-    seg.save_as(tmp_path / "fractional.dcm")
-    labels, names, notices = load_seg_for_volume(tmp_path / "fractional.dcm", ct3)
-    assert names == {1: "Spleen"} and any("50%" in n for n in notices)
+    ).save_as(path)
+    return path
+
+
+def test_fractional_seg_is_thresholded_at_half(tmp_path, ct3):
+    probabilities = np.zeros((3, 512, 512), np.float32)
+    probabilities[1, 100:200, 300:350] = 0.8  # in
+    probabilities[1, 200:210, 300:350] = 0.3  # out
+    path = highdicom_seg(tmp_path / "fractional.dcm", probabilities, "FRACTIONAL", 1)
+    labels, names, notices = load_seg_for_volume(path, ct3)
+    assert names == {1: "part 1"} and any("50%" in n for n in notices)
     assert int(np.count_nonzero(labels)) == 100 * 50
     # frame rows 100..199, columns 300..349 of the middle slice, in RAS voxel order
     assert labels[511 - 349 : 511 - 299, 511 - 199 : 511 - 99, 1].all()
+
+
+def test_labelmap_seg_reads_pixel_values_as_segment_numbers(tmp_path, ct3):
+    overlaps, _, _ = load_seg_for_volume(sample_path("dicom_seg/partial_overlaps.dcm"), ct3)
+    frames = np.ascontiguousarray(np.transpose(ct3.to_source_grid(overlaps), (2, 1, 0)))
+    path = highdicom_seg(tmp_path / "labelmap.dcm", frames, "LABELMAP", 5)
+    assert is_dicom_seg(path)
+    labels, names, notices = load_seg_for_volume(path, ct3)
+    np.testing.assert_array_equal(labels, overlaps)
+    assert names[5] == "part 5" and notices == []
 
 
 def test_spleen_label_round_trips_through_seg_without_identifying_values(tmp_path, spleen_ct):

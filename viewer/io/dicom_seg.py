@@ -11,7 +11,8 @@ than resampled: a SEG on the wrong grid silently shifted would be a wrong mask.
 Segment number N becomes label value N, named by its SegmentLabel. Where segments
 overlap, the smaller segment wins (ties: the higher segment number), so a small
 structure drawn inside a larger one stays visible; a notice says how many voxels
-overlap. FRACTIONAL segments are thresholded at half their maximum value.
+overlap. FRACTIONAL segments are thresholded at half their maximum value; LABELMAP
+SEGs (pixel value = segment number) are read too.
 
 Only pydicom is used here: decoding the frames one at a time keeps memory to one
 frame plus the voxel indices, and the geometry must be checked against *our*
@@ -33,7 +34,7 @@ from viewer.volume import Volume
 
 log = logging.getLogger(__name__)
 
-SEG_SOP_CLASS_UID = "1.2.840.10008.5.1.4.1.1.66.4"
+SEG_SOP_CLASS_UIDS = ("1.2.840.10008.5.1.4.1.1.66.4", "1.2.840.10008.5.1.4.1.1.66.7")
 LPS_TO_RAS = np.array([-1.0, -1.0, 1.0])
 # A frame pixel must land within this many voxels of a voxel centre.
 ON_GRID_TOLERANCE_VOXELS = 0.1
@@ -53,7 +54,7 @@ def is_dicom_seg(path: str | Path) -> bool:
     sop_class = str(ds.get("SOPClassUID", "") or "")
     if not sop_class:
         sop_class = str(getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", ""))
-    return sop_class == SEG_SOP_CLASS_UID or str(ds.get("Modality", "")).upper() == "SEG"
+    return sop_class in SEG_SOP_CLASS_UIDS or str(ds.get("Modality", "")).upper() == "SEG"
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ def _frame_planes(ds: pydicom.Dataset, volume: Volume, name: str) -> list[FrameP
             "so its frames cannot be placed; export it again with 3D Slicer, OHIF or highdicom"
         )
     world_to_voxel = np.linalg.inv(volume.affine)
+    labelmap = _is_labelmap(ds)
     planes = []
     rows, columns = int(ds.Rows), int(ds.Columns)
     for index, group in enumerate(per_frame):
@@ -93,6 +95,9 @@ def _frame_planes(ds: pydicom.Dataset, volume: Volume, name: str) -> list[FrameP
         orientation = _functional_item(group, shared, "PlaneOrientationSequence")
         measures = _functional_item(group, shared, "PixelMeasuresSequence")
         identification = _functional_item(group, shared, "SegmentIdentificationSequence")
+        if identification is None and labelmap:
+            identification = pydicom.Dataset()
+            identification.ReferencedSegmentNumber = 0  # pixel values are the segment numbers
         if position is None or orientation is None or measures is None or identification is None:
             raise UnreadableFileError(
                 f"{name}: frame {index + 1} lacks its position, orientation, pixel spacing or "
@@ -141,6 +146,11 @@ def _frame_planes(ds: pydicom.Dataset, volume: Volume, name: str) -> list[FrameP
     return planes
 
 
+def _is_labelmap(ds: pydicom.Dataset) -> bool:
+    """LABELMAP SEGs (DICOM 2024) store segment numbers as pixel values, frames not per segment."""
+    return str(ds.get("SegmentationType", "")).upper() == "LABELMAP"
+
+
 def _frame_threshold(ds: pydicom.Dataset) -> float:
     """Pixel value at or above which a frame pixel is inside its segment."""
     if str(ds.get("SegmentationType", "BINARY")).upper() == "FRACTIONAL":
@@ -153,18 +163,23 @@ def _segment_voxels(
 ) -> dict[int, np.ndarray]:
     """Flat canonical voxel indices of every segment, decoding one frame at a time."""
     threshold = _frame_threshold(ds)
+    labelmap = _is_labelmap(ds)
     pieces: dict[int, list[np.ndarray]] = {}
     try:
         for plane, frame in zip(planes, iter_pixels(path), strict=True):
-            rows, cols = np.nonzero(np.asarray(frame) >= threshold)
-            if rows.size == 0:
-                continue
-            ijk = (
-                plane.origin_ijk[:, None]
-                + plane.column_step_ijk[:, None] * cols
-                + plane.row_step_ijk[:, None] * rows
-            )
-            pieces.setdefault(plane.segment, []).append(np.ravel_multi_index(tuple(ijk), shape))
+            frame = np.asarray(frame)
+            numbers = [int(n) for n in np.unique(frame) if n] if labelmap else [plane.segment]
+            for number in numbers:
+                rows, cols = np.nonzero(frame == number if labelmap else frame >= threshold)
+                if rows.size == 0:
+                    continue
+                ijk = (
+                    plane.origin_ijk[:, None]
+                    + plane.column_step_ijk[:, None] * cols
+                    + plane.row_step_ijk[:, None] * rows
+                )
+                flat = np.ravel_multi_index(tuple(ijk), shape)
+                pieces.setdefault(number, []).append(flat)
     except (ValueError, RuntimeError, NotImplementedError) as error:
         raise UnreadableFileError(
             f"{path.name}: the SEG's pixel data cannot be decoded ({error}); export it again"
