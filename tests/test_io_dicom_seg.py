@@ -21,7 +21,12 @@ from tests.conftest import sample_path
 from viewer.cli import main
 from viewer.errors import GeometryError, SpleenScopeError
 from viewer.io import load_volume
-from viewer.io.dicom_seg import is_dicom_seg, load_label_volumes, load_seg_for_volume
+from viewer.io.dicom_seg import (
+    is_dicom_seg,
+    load_label_volumes,
+    load_seg_for_volume,
+    seg_label_colors,
+)
 from viewer.io.dicom_seg_writer import deidentify, save_mask_as_dicom_seg
 from viewer.io.writers import save_mask
 from viewer.overlays import load_mask_for_volume, totalsegmentator_names
@@ -301,3 +306,12 @@ def test_segment_cli_writes_a_seg_equal_to_its_nifti_mask(tmp_path, ct3, capsys)
     nifti_input = str(sample_path("mr_abdomen.nii.gz"))
     assert main(["segment", nifti_input, "-o", str(tmp_path / "mr.dcm")]) == 2
     assert "needs a DICOM source" in capsys.readouterr().err
+
+
+def test_segment_colours_come_from_the_seg(tmp_path):
+    colors = seg_label_colors(sample_path("dicom_seg/partial_overlaps.dcm"))
+    red, green, blue = colors[1]  # "GREEN"
+    assert green > red and green > blue
+    red, green, blue = colors[5]  # "DARK_BLUE"
+    assert blue > red and blue > green
+    assert seg_label_colors(sample_path("ct_spleen_dicom_label.nii.gz")) == {}

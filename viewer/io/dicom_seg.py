@@ -285,3 +285,20 @@ def load_label_volumes(*paths: str | Path) -> list[Volume]:
         v if v is not None else grid.with_array(load_seg_for_volume(p, grid)[0])
         for p, v in zip(paths, grids, strict=True)
     ]
+
+
+def seg_label_colors(path: str | Path) -> dict[int, tuple[int, int, int]]:
+    """``{segment number: (r, g, b)}`` from each segment's RecommendedDisplayCIELabValue,
+    so the overlay shows the colours the SEG's author chose (as OHIF and Slicer do);
+    ``{}`` for other files or segments without one."""
+    if not is_dicom_seg(path):
+        return {}
+    from highdicom.color import CIELabColor
+
+    colors = {}
+    for item in pydicom.dcmread(Path(path), stop_before_pixels=True).get("SegmentSequence", []):
+        value = item.get("RecommendedDisplayCIELabValue")
+        if value is not None and len(value) == 3:
+            rgb = CIELabColor.from_dicom_value([int(v) for v in value]).to_rgb()
+            colors[int(item.SegmentNumber)] = tuple(int(c) for c in rgb)
+    return colors

@@ -41,7 +41,7 @@ from PyQt5.QtWidgets import (
 )
 
 from viewer.errors import SeriesSelectionError, SpleenScopeError
-from viewer.io.dicom_seg import seg_label_names
+from viewer.io.dicom_seg import seg_label_colors, seg_label_names
 from viewer.overlay_render import LayerRenderer
 from viewer.overlays import (
     OverlayLayer,
@@ -320,7 +320,7 @@ class MainWindow(QMainWindow):
         layer = OverlayLayer(
             name=name or _mask_name(Path(path)),
             labels=labels,
-            colors=colors_for_names(names),
+            colors={**colors_for_names(names), **seg_label_colors(path)},
             label_names=names,
             opacity=0.5,
         )
