@@ -27,7 +27,7 @@ from viewer.io.dicom_seg import (
     load_seg_for_volume,
     seg_label_colors,
 )
-from viewer.io.dicom_seg_writer import deidentify, save_mask_as_dicom_seg
+from viewer.io.dicom_seg_writer import anonymous_header, save_mask_as_dicom_seg
 from viewer.io.writers import save_mask
 from viewer.overlays import load_mask_for_volume, totalsegmentator_names
 
@@ -127,10 +127,8 @@ def test_seg_of_another_series_is_a_one_line_error(spleen_ct):
 def highdicom_seg(path: Path, pixel_array: np.ndarray, segmentation_type: str, count: int) -> Path:
     """A SEG made by highdicom (not our writer) on the 3-slice CT, frames in z order."""
     folder = sample_path("dicom_seg/ct-3slice")
-    sources = [pydicom.dcmread(p) for p in sorted(folder.iterdir())]
+    sources = [anonymous_header(pydicom.dcmread(p)) for p in sorted(folder.iterdir())]
     sources.sort(key=lambda d: float(d.ImagePositionPatient[2]))
-    for ds in sources:
-        deidentify(ds)
     descriptions = [
         hd.seg.SegmentDescription(
             segment_number=n,

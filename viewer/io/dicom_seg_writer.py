@@ -45,67 +45,22 @@ LPS_TO_RAS = np.array([-1.0, -1.0, 1.0])
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
-# Attributes copied from source headers that identify a person, an institution or a
-# date; removed from every header before highdicom copies patient and study modules.
-IDENTIFYING_KEYWORDS = (
-    "PatientName",
-    "PatientID",
-    "PatientBirthDate",
-    "PatientBirthTime",
-    "PatientSex",
-    "PatientAge",
-    "PatientWeight",
-    "PatientSize",
-    "PatientAddress",
-    "PatientComments",
-    "PatientTelephoneNumbers",
-    "PatientMotherBirthName",
-    "OtherPatientIDs",
-    "OtherPatientIDsSequence",
-    "OtherPatientNames",
-    "IssuerOfPatientID",
-    "EthnicGroup",
-    "MilitaryRank",
-    "BranchOfService",
-    "MedicalRecordLocator",
-    "PatientReligiousPreference",
-    "PregnancyStatus",
-    "AdditionalPatientHistory",
-    "Occupation",
-    "PatientInsurancePlanCodeSequence",
-    "AccessionNumber",
-    "IssuerOfAccessionNumberSequence",
-    "StudyID",
-    "StudyDate",
-    "StudyTime",
-    "StudyDescription",
+# The only source attributes highdicom sees: geometry, pixel description and the
+# UIDs that let a viewer match the SEG to its images. An allow-list, not a deny-list,
+# so names, IDs, dates, institutions, free text and private tags cannot slip through.
+KEPT_SOURCE_KEYWORDS = (
+    "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID",
+    "FrameOfReferenceUID", "SeriesNumber", "InstanceNumber", "Modality", "Manufacturer",
+    "Rows", "Columns", "PixelSpacing", "ImagePositionPatient", "ImageOrientationPatient",
+    "SliceThickness", "SamplesPerPixel", "PhotometricInterpretation", "BitsAllocated",
+    "BitsStored", "HighBit", "PixelRepresentation", "NumberOfFrames",
+    "SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence",
+)  # fmt: skip
+# Type 2 patient and study attributes highdicom requires: present, and empty.
+EMPTY_KEYWORDS = (
+    "PatientBirthDate", "PatientSex", "AccessionNumber", "StudyID", "StudyDate", "StudyTime",
     "ReferringPhysicianName",
-    "ReferringPhysicianAddress",
-    "ReferringPhysicianTelephoneNumbers",
-    "PhysiciansOfRecord",
-    "NameOfPhysiciansReadingStudy",
-    "PerformingPhysicianName",
-    "RequestingPhysician",
-    "OperatorsName",
-    "AdmittingDiagnosesDescription",
-    "InstitutionName",
-    "InstitutionAddress",
-    "InstitutionalDepartmentName",
-    "StationName",
-    "DeviceSerialNumber",
-    "ClinicalTrialSponsorName",
-    "ClinicalTrialSubjectID",
-    "ClinicalTrialSubjectReadingID",
-    "ReferencedPatientSequence",
-    "ReferencedStudySequence",
-    "RequestAttributesSequence",
-    "ProcedureCodeSequence",
-    "RequestedProcedureDescription",
-    "PerformedProcedureStepID",
-    "PerformedProcedureStepStartDate",
-    "PerformedProcedureStepStartTime",
-    "ContentCreatorName",
-)
+)  # fmt: skip
 
 
 def anonymous_patient_id(study_uid: str) -> str:
@@ -114,28 +69,22 @@ def anonymous_patient_id(study_uid: str) -> str:
     return "SPLEENSCOPE-" + hashlib.sha256(study_uid.encode()).hexdigest()[:12].upper()
 
 
-def deidentify(dataset: pydicom.Dataset) -> None:
-    """Remove identifying attributes in place and set the anonymous patient module."""
-    for keyword in IDENTIFYING_KEYWORDS:
-        if keyword in dataset:
-            delattr(dataset, keyword)
-    for tag in [t for t in dataset.keys() if t.is_private]:
-        del dataset[tag]
-    if "SpecificCharacterSet" in dataset and not dataset.SpecificCharacterSet:
-        del dataset.SpecificCharacterSet  # empty means the default repertoire; highdicom rejects ''
-    dataset.PatientName = ANONYMOUS_NAME
-    dataset.PatientID = anonymous_patient_id(str(dataset.get("StudyInstanceUID", "")))
-    # Type 2 attributes highdicom copies: present and empty.
-    for keyword in (
-        "PatientBirthDate",
-        "PatientSex",
-        "AccessionNumber",
-        "StudyID",
-        "StudyDate",
-        "StudyTime",
-        "ReferringPhysicianName",
-    ):
-        setattr(dataset, keyword, "")
+def anonymous_header(source: pydicom.Dataset) -> pydicom.Dataset:
+    """A copy of a source header with only :data:`KEPT_SOURCE_KEYWORDS`, an anonymous
+    patient (``ANONYMOUS^``, a pseudonymous ID) and empty type 2 study attributes."""
+    header = pydicom.Dataset()
+    for keyword in KEPT_SOURCE_KEYWORDS:
+        if keyword in source:
+            setattr(header, keyword, source.data_element(keyword).value)
+    syntax = getattr(getattr(source, "file_meta", None), "TransferSyntaxUID", None)
+    if syntax:
+        header.file_meta = pydicom.dataset.FileMetaDataset()
+        header.file_meta.TransferSyntaxUID = syntax
+    header.PatientName = ANONYMOUS_NAME
+    header.PatientID = anonymous_patient_id(str(header.get("StudyInstanceUID", "")))
+    for keyword in EMPTY_KEYWORDS:
+        setattr(header, keyword, "")
+    return header
 
 
 def _source_uids(dataset: pydicom.Dataset, notices: list[str]) -> None:
@@ -284,8 +233,7 @@ def save_mask_as_dicom_seg(
     for record in records:
         header = pydicom.dcmread(record.path, stop_before_pixels=True)
         _source_uids(header, notices)
-        deidentify(header)
-        headers.append(header)
+        headers.append(anonymous_header(header))
     # source grid is (columns, rows, slices); SEG frames are (rows, columns) per slice
     source_mask = volume.to_source_grid(mask).astype(np.uint8)
     frames = np.ascontiguousarray(np.transpose(source_mask, (2, 1, 0)))
