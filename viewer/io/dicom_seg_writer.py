@@ -11,7 +11,9 @@ Privacy: patient-identifying values never reach the written file. The patient an
 study modules are rebuilt from scratch (name ``ANONYMOUS^``, an ID derived from the
 Study Instance UID, no birth date, accession number, institution, physicians or
 dates); only the UIDs that let a viewer match the SEG to its images (study, series,
-SOP instance, frame of reference) are kept.
+SOP instance, frame of reference) are kept. highdicom only ever sees an allow-list
+copy of each source header (:data:`KEPT_SOURCE_KEYWORDS`), so free text and private
+tags of the source cannot reach the SEG either.
 """
 
 from __future__ import annotations
