@@ -127,7 +127,7 @@ def test_run_state_builds_curves_and_status():
     assert run.fraction_done == pytest.approx(0.5 / 3)
     run.apply(parse_event(json.dumps(EPOCH)))
     assert run.dice_points == [(1.0, 0.25)] and run.val_loss_points == [(1.0, 1.1)]
-    assert "about 5 s left" in run.status_text()
+    assert "about 5.0 s left" in run.status_text()
     assert run.fraction_done == pytest.approx(1 / 3)
     run.apply(DoneEvent("m.pt", 0.25, 1, True))
     assert run.status_text() == "Stopped after 1 of 3 epochs" and run.fraction_done == 1.0
@@ -136,6 +136,7 @@ def test_run_state_builds_curves_and_status():
 
 
 def test_durations_read_like_speech():
+    assert format_duration(0.14) == "0.1 s"
     assert format_duration(42) == "42 s"
     assert format_duration(300) == "5 min"
     assert format_duration(3900) == "1 h 05 min"

@@ -375,6 +375,8 @@ class TrainingRun:
 def format_duration(seconds: float) -> str:
     """``45 s``, ``4 min``, ``1 h 05 min``: how long, rounded the way people say it."""
     seconds = max(0.0, float(seconds))
+    if seconds < 10:
+        return f"{seconds:.1f} s"
     if seconds < 90:
         return f"{seconds:.0f} s"
     minutes = round(seconds / 60)

@@ -17,6 +17,7 @@ import logging
 import time
 from pathlib import Path
 
+import numpy as np
 import pyqtgraph as pg
 from PyQt5.QtCore import QProcess, QProcessEnvironment, Qt, QThread, QTimer, pyqtSignal
 from PyQt5.QtWidgets import (
@@ -180,6 +181,8 @@ class TrainingDialog(QDialog):
         group = QGroupBox("Training data")
         self.source_collection = QRadioButton()
         self.source_collection.setObjectName("source_collection")
+        self.source_collection.setToolTip(
+            "Cases saved with Training ▸ Add this case to my training set")
         self.source_folder = QRadioButton("Dataset folder (imagesTr/ + labelsTr/):")
         self.source_folder.setObjectName("source_folder")
         self.source_group = QButtonGroup(self)
@@ -296,7 +299,7 @@ class TrainingDialog(QDialog):
         self.progress.setObjectName("training_progress")
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
-        self.progress.setFormat("%p%")
+        self.progress.setFormat("0 %")
 
         self.loss_plot = pg.PlotWidget()
         self.loss_plot.setObjectName("loss_plot")
@@ -327,10 +330,10 @@ class TrainingDialog(QDialog):
         self.log_view.setPlaceholderText("Messages from the training process appear here.")
 
         info = QGridLayout()
-        info.addWidget(self.status_label, 0, 0, 1, 2)
-        info.addWidget(self.device_label, 1, 0)
-        info.addWidget(self.best_label, 1, 1, Qt.AlignRight)
-        info.addWidget(self.progress, 2, 0, 1, 2)
+        info.addWidget(self.status_label, 0, 0)
+        info.addWidget(self.best_label, 1, 0)
+        info.addWidget(self.device_label, 2, 0)
+        info.addWidget(self.progress, 3, 0)
         plots = QHBoxLayout()
         plots.addWidget(self.loss_plot, 1)
         plots.addWidget(self.dice_plot, 1)
@@ -345,7 +348,7 @@ class TrainingDialog(QDialog):
         folder = registry.user_collection_dir()
         count = len(list((folder / "imagesTr").glob("*.nii*")))
         self.source_collection.setText(
-            f"My training set ({count} case{'' if count == 1 else 's'} saved from the viewer)"
+            f"My training set ({count} case{'' if count == 1 else 's'})"
         )
 
     def _refresh_active_model(self) -> None:
@@ -563,6 +566,7 @@ class TrainingDialog(QDialog):
         self.best_label.setText("")
         self.device_label.setText("")
         self.progress.setValue(0)
+        self.progress.setFormat("0 %")
 
     def _update_curves(self) -> None:
         run = self.run
@@ -573,16 +577,24 @@ class TrainingDialog(QDialog):
             if points:
                 xs, ys = zip(*points, strict=True)
                 curve.setData(list(xs), list(ys))
-        if run.epochs:
-            self.loss_plot.setXRange(0, run.epochs, padding=0.02)
-            self.dice_plot.setXRange(0, run.epochs, padding=0.02)
+        # x follows the epochs run so far (not the whole plan): 3 epochs of 500 stay readable
+        latest = max([x for points in (run.loss_points, run.dice_points) for x, _ in points],
+                     default=0.0)
+        right = max(1.0, float(np.ceil(latest)))
+        self.loss_plot.setXRange(0, right, padding=0.02)
+        self.dice_plot.setXRange(0, right, padding=0.02)
         if run.best_val_dice is not None:
-            self.best_label.setText(f"Best validation Dice: {run.best_val_dice:.3f}")
+            best_epoch = max(run.dice_points, key=lambda p: p[1])[0] if run.dice_points else None
+            where = f" (epoch {best_epoch:.0f})" if best_epoch is not None else ""
+            last = (f" · last epoch took {format_duration(run.epoch_seconds[-1])}"
+                    if run.epoch_seconds else "")
+            self.best_label.setText(f"Best validation Dice {run.best_val_dice:.3f}{where}{last}")
         if run.device:
             self.device_label.setText(
                 f"Device: {run.device} · {run.train_slices} training / "
                 f"{run.val_slices} validation slices")
         self.progress.setValue(round(1000 * run.fraction_done))
+        self.progress.setFormat(f"{100 * run.fraction_done:.1f} %")
 
     def _show_status(self) -> None:
         if self.is_running() and self._stop_requested:
