@@ -178,6 +178,12 @@ def test_training_from_the_dialog_finishes_is_listed_and_segments(
     if tool is not None:
         qtbot.waitUntil(lambda: tool.options.chosen_model() == str(saved.resolve()),
                         timeout=30_000)
+        window.set_volume(load_volume(dataset / "imagesTr" / "ct_0.nii.gz"))
+        with qtbot.waitSignal(tool.finished, timeout=60_000) as outcome:
+            assert tool.start(device="cpu")
+        assert outcome.args == ["done"]
+        assert Path(window.mask_session.model["path"]).resolve() == saved.resolve()
+        assert window.mask_session.prediction.shape == window.volume.shape
 
 
 def test_stop_ends_the_child_within_seconds_and_keeps_a_loadable_model(
@@ -339,6 +345,24 @@ def test_add_this_case_writes_a_valid_pair_into_the_collection(qtbot, dataset, t
     assert "training set (1 case)" in window.statusBar().currentMessage()
     assert not list(registry.user_models_dir().glob("*.pt"))  # no training started
 
-    # the dialog offers the collection with its new case
+    # a reviewed prediction of the segmentation tools wins over a mask opened from a file
+    session = getattr(window, "mask_session", None)
+    count = 1
+    if session is not None:
+        from scipy import ndimage
+
+        reviewed = ndimage.binary_erosion(window.overlays.get("ct_0").labels > 0)
+        session.set_prediction(reviewed.astype(np.uint8), source="model", name="edited")
+        tools.last_added = None
+        tools.act_add_case.trigger()
+        qtbot.waitUntil(lambda: tools.last_added is not None, timeout=30_000)
+        second = find_cases(collection)[1]
+        assert second.name == "case_002"
+        saved = np.asarray(load_volume(second.label).array)
+        assert int(saved.sum()) == int(reviewed.sum()) < expected
+        assert "(edited)" in window.statusBar().currentMessage()
+        count = 2
+
+    # the dialog offers the collection with its new cases
     dialog = tools.show_training_dialog()
-    assert "1 case" in dialog.source_collection.text()
+    assert f"{count} case" in dialog.source_collection.text()

@@ -8,6 +8,7 @@ confirmation. The bundled model cannot be deleted.
 
 from __future__ import annotations
 
+import datetime
 import html
 import logging
 from pathlib import Path
@@ -37,9 +38,15 @@ COLUMNS = ("Active", "Model", "Validation Dice", "Created", "Training data", "Ki
 
 
 def _date(created: str) -> str:
-    """``2026-11-22 03:19`` from an ISO timestamp (kept as is when it is not one)."""
+    """``2026-11-22 03:19`` in local time from an ISO timestamp (as is when it is not one)."""
     text = str(created or "")
-    return text[:16].replace("T", " ") if len(text) >= 16 and text[10] == "T" else text
+    try:
+        moment = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    if moment.tzinfo is not None:
+        moment = moment.astimezone()  # model files store UTC; people read local time
+    return f"{moment:%Y-%m-%d %H:%M}"
 
 
 class ModelManagerDialog(QDialog):
@@ -93,7 +100,7 @@ class ModelManagerDialog(QDialog):
         layout.addWidget(self.table, 1)
         layout.addWidget(self.details)
         layout.addLayout(buttons)
-        self.resize(900, 420)
+        self.resize(1060, 420)
         self.refresh()
 
     # ------------------------------------------------------------------ listing
