@@ -80,6 +80,20 @@ def _keep_screenshot(widget, path: Path) -> None:
         shutil.copy(path, Path(target) / path.name)
 
 
+def _window(qtbot):
+    """A main window with every extension; its worker threads are waited for at teardown
+    (a QThread destroyed while running aborts the interpreter)."""
+    from PyQt5.QtCore import QThread
+
+    from viewer.ui.main_window import MainWindow
+
+    window = MainWindow()
+    window.headless = True
+    qtbot.addWidget(window, before_close_func=lambda w: qtbot.waitUntil(
+        lambda: not any(t.isRunning() for t in w.findChildren(QThread)), timeout=60_000))
+    return window
+
+
 def _dialog(qtbot, folder: Path | None, dialog: TrainingDialog | None = None,
             **settings) -> TrainingDialog:
     if dialog is None:
@@ -98,18 +112,9 @@ def _dialog(qtbot, folder: Path | None, dialog: TrainingDialog | None = None,
     return dialog
 
 
-def _finish(qtbot, dialog: TrainingDialog, timeout_ms: int = 180_000) -> None:
-    with qtbot.waitSignal(dialog.training_finished, timeout=timeout_ms):
-        pass
-
-
 def test_training_from_the_dialog_finishes_is_listed_and_segments(
         qtbot, dataset, sample_ct, tmp_path):
-    from viewer.ui.main_window import MainWindow
-
-    window = MainWindow()
-    window.headless = True
-    qtbot.addWidget(window)
+    window = _window(qtbot)
     window.training_tools.act_train.trigger()
     dialog = _dialog(qtbot, dataset, dialog=window.training_tools.training_dialog)
     assert dialog.isVisible() and dialog.parent() is window
@@ -316,11 +321,7 @@ def test_model_manager_deletes_user_models_after_confirmation_never_the_bundled(
 
 
 def test_add_this_case_writes_a_valid_pair_into_the_collection(qtbot, dataset, tmp_path):
-    from viewer.ui.main_window import MainWindow
-
-    window = MainWindow()
-    window.headless = True
-    qtbot.addWidget(window)
+    window = _window(qtbot)
     tools = window.training_tools
     titles = [a.text().replace("&", "") for a in tools.menu.actions() if a.text()]
     assert titles == ["Train model…", "Model manager…", "Add this case to my training set"]
@@ -366,3 +367,43 @@ def test_add_this_case_writes_a_valid_pair_into_the_collection(qtbot, dataset, t
     # the dialog offers the collection with its new cases
     dialog = tools.show_training_dialog()
     assert f"{count} case" in dialog.source_collection.text()
+
+
+def test_fine_tuning_the_active_model_keeps_its_architecture(qtbot, dataset):
+    bundled = registry.bundled_model_path()
+    if not bundled.is_file():
+        pytest.skip("no bundled model in models/")
+    dialog = _dialog(qtbot, dataset, name="tuned")
+    index = dialog.start_from.findData(str(bundled))
+    assert index == 1 and "Fine-tune the active model" in dialog.start_from.itemText(index)
+    dialog.start_from.setCurrentIndex(index)
+    assert dialog.settings().init_from == bundled
+    with qtbot.waitSignal(dialog.training_finished, timeout=180_000):
+        dialog.start()
+    assert dialog.run.error is None, (dialog.run.error, dialog.stderr_tail)
+    tuned = load_model(dialog.saved_model)
+    parent = load_model(bundled)
+    assert tuned.config == parent.config  # preprocessing + architecture of the parent
+    card = model_card.read_card(dialog.saved_model)
+    assert card["settings"]["fine_tuned_from"] == bundled.name
+    assert "fine-tuned from" in model_card.card_markdown_path(dialog.saved_model).read_text()
+
+
+def test_closing_the_window_ends_a_running_training(qtbot, dataset):
+    window = _window(qtbot)  # headless: no "stop training?" question
+    dialog = _dialog(qtbot, dataset, dialog=window.training_tools.show_training_dialog(),
+                     epochs=500, name="closing")
+    dialog.start()
+    qtbot.waitUntil(lambda: dialog.run.epochs > 0, timeout=120_000)
+    pid = dialog.process.processId()
+    dialog.close()  # closing the dialog only hides it: training goes on
+    assert dialog.is_running()
+    from PyQt5.QtCore import QThread
+
+    # let the window's own start-up work end first (its thread must not outlive it)
+    qtbot.waitUntil(lambda: not any(t.isRunning() for t in window.findChildren(QThread)),
+                    timeout=60_000)
+    window.close()
+    assert not dialog.is_running()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)

@@ -51,6 +51,7 @@ from viewer.training_protocol import (
     DoneEvent,
     ErrorEvent,
     EventReader,
+    StartEvent,
     TextLine,
     TrainingRun,
     TrainingSettings,
@@ -132,6 +133,7 @@ class TrainingDialog(QDialog):
         self._start_when_checked = False
         self._stop_requested = False
         self._started_at = 0.0
+        self._first_step_clock: float | None = None
         self._kill_timer = QTimer(self)
         self._kill_timer.setSingleShot(True)
         self._kill_timer.timeout.connect(self._kill_if_running)
@@ -489,6 +491,7 @@ class TrainingDialog(QDialog):
         self.saved_model = None
         self.stderr_tail = []
         self._stop_requested = False
+        self._first_step_clock = None
         self.log_view.clear()
         self._clear_curves()
 
@@ -552,6 +555,8 @@ class TrainingDialog(QDialog):
             return
         for event in events:
             self.run.apply(event)
+            if isinstance(event, StartEvent):
+                self._first_step_clock = time.monotonic()
             if isinstance(event, TextLine):
                 self.log_view.appendPlainText(event.text)
             elif isinstance(event, ErrorEvent):
@@ -603,9 +608,19 @@ class TrainingDialog(QDialog):
         if self.is_running():
             elapsed = format_duration(time.monotonic() - self._started_at)
             if self.run.eta_seconds is None and self.run.epochs:
-                text += " · estimating time left"
+                text += " · " + self._first_epoch_estimate()
             text += f" · {elapsed} elapsed"
         self.status_label.setText(text)
+
+    def _first_epoch_estimate(self) -> str:
+        """Before the first epoch ends (minutes on a big dataset): extrapolate from steps."""
+        run = self.run
+        if self._first_step_clock is None or not run.step or not run.steps:
+            return "estimating time left"
+        done = (run.epoch - 1) * run.steps + run.step
+        total = run.epochs * run.steps
+        per_step = (time.monotonic() - self._first_step_clock) / max(1, done)
+        return f"roughly {format_duration(per_step * (total - done))} left"
 
     def _process_error(self, error) -> None:
         if error == QProcess.FailedToStart:
