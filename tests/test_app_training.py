@@ -122,6 +122,9 @@ def test_training_from_the_dialog_finishes_is_listed_and_segments(
         qtbot.mouseClick(dialog.start_button, 1)  # Qt.LeftButton
         qtbot.waitUntil(lambda: dialog.is_running(), timeout=60_000)
         assert not dialog.epochs.isEnabled() and dialog.stop_button.isEnabled()
+        dialog.close()  # training goes on; the dialog comes back when it ends
+    assert dialog.isVisible()
+    assert window.statusBar().currentMessage().startswith("Training ended: model tiny_test")
     run = dialog.run
     assert run.error is None, (run.error, dialog.stderr_tail)
     assert run.done is not None and run.done.epochs_run == 1 and not run.done.stopped

@@ -282,7 +282,9 @@ class TrainingDialog(QDialog):
         outer = QVBoxLayout(group)
         outer.addWidget(body)
         body.setVisible(False)
+        group.setFlat(True)  # no empty frame while folded
         group.toggled.connect(body.setVisible)
+        group.toggled.connect(lambda shown: group.setFlat(not shown))
         return group
 
     def _build_live_group(self) -> QGroupBox:
@@ -682,6 +684,9 @@ class TrainingDialog(QDialog):
             return
         self.model_saved.emit(self.saved_model)
         self.log_view.appendPlainText(f"Model saved: {self.saved_model}")
+        if not self.isVisible():  # closed while training: the question needs its dialog
+            self.show()
+            self.raise_()
         self._ask_to_activate(self.saved_model)
 
     def _ask_to_activate(self, path: Path) -> None:

@@ -91,6 +91,7 @@ class TrainingTools(QObject):
             dialog = TrainingDialog(self.window)
             dialog.model_saved.connect(lambda _path: self._models_changed())
             dialog.model_activated.connect(lambda _path: self._models_changed())
+            dialog.training_finished.connect(self._training_finished)
             self.training_dialog = dialog
         self.training_dialog.show()
         self.training_dialog.raise_()
@@ -107,6 +108,20 @@ class TrainingTools(QObject):
         self.model_manager.show()
         self.model_manager.raise_()
         return self.model_manager
+
+    def _training_finished(self, run) -> None:
+        """Bring the dialog back (it may have been closed while training) and say so."""
+        dialog = self.training_dialog
+        if dialog.saved_model is not None:
+            dice = run.best_val_dice
+            score = "" if dice is None else f" (validation Dice {dice:.3f})"
+            text = f"Training ended: model {dialog.saved_model.stem}{score} saved."
+        else:
+            text = f"Training ended without a model: {run.error or 'no checkpoint was written'}"
+        self.window.statusBar().showMessage(text, 15000)
+        if not dialog.isVisible():
+            dialog.show()
+            dialog.raise_()
 
     def _models_changed(self) -> None:
         """A model was added, activated or deleted: the Segment tool must list it."""
