@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 
 import nibabel as nib
 import numpy as np
@@ -209,3 +210,13 @@ def test_data_check_lists_every_problem(tmp_path):
     assert check.summary() == "2 cases found; 4 problems"
     empty = check_training_data(tmp_path / "nothing")
     assert not empty.ok and "imagesTr" in empty.problems[0]
+
+
+def test_protocol_modules_import_without_qt_or_torch():
+    code = ("import sys, viewer.training_protocol, viewer.model_card, viewer.training_data; "
+            "print(sorted(m for m in ('torch', 'PyQt5') if m in sys.modules))")
+    env = dict(os.environ, PYTHONPATH=str(package_root()))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

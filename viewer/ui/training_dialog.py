@@ -266,6 +266,9 @@ class TrainingDialog(QDialog):
         form.setContentsMargins(0, 0, 0, 0)
         self.steps_per_epoch = _spin(0, 100000, defaults.steps_per_epoch or 0,
                                      "steps_per_epoch", "one pass over the slices")
+        self.steps_per_epoch.setToolTip(
+            "20 steps of a batch suit a few cases on a CPU (the bundled model's recipe); "
+            "for a large dataset on a GPU choose 'one pass over the slices' (0)")
         self.patch_size = _spin(32, 1024, defaults.patch_size, "patch_size")
         self.patch_size.setSingleStep(32)
         self.base_channels = _spin(2, 128, defaults.base_channels, "base_channels")
