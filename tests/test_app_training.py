@@ -122,6 +122,7 @@ def test_training_from_the_dialog_finishes_is_listed_and_segments(
         qtbot.mouseClick(dialog.start_button, 1)  # Qt.LeftButton
         qtbot.waitUntil(lambda: dialog.is_running(), timeout=60_000)
         assert not dialog.epochs.isEnabled() and dialog.stop_button.isEnabled()
+        assert not dialog.patch_size.isEnabled()  # settings rest while training
         dialog.close()  # training goes on; the dialog comes back when it ends
     assert dialog.isVisible()
     assert window.statusBar().currentMessage().startswith("Training ended: model tiny_test")
@@ -380,6 +381,7 @@ def test_fine_tuning_the_active_model_keeps_its_architecture(qtbot, dataset):
     index = dialog.start_from.findData(str(bundled))
     assert index == 1 and "Fine-tune the active model" in dialog.start_from.itemText(index)
     dialog.start_from.setCurrentIndex(index)
+    assert not dialog.base_channels.isEnabled() and dialog.patch_size.isEnabled()
     assert dialog.settings().init_from == bundled
     with qtbot.waitSignal(dialog.training_finished, timeout=180_000):
         dialog.start()

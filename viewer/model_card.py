@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import re
-import shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -231,8 +230,3 @@ def delete_model_files(model_path: Path) -> None:
             path.unlink()
         except FileNotFoundError:
             pass
-
-
-def clear_staging(models_dir: Path) -> None:
-    """Remove leftovers of runs that ended without being finalized."""
-    shutil.rmtree(Path(models_dir) / STAGING_FOLDER, ignore_errors=True)

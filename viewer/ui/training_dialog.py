@@ -39,6 +39,7 @@ from PyQt5.QtWidgets import (
     QPushButton,
     QRadioButton,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -243,6 +244,7 @@ class TrainingDialog(QDialog):
             self.device.addItem(text, key)
         self.start_from = QComboBox()
         self.start_from.setObjectName("start_from")
+        self.start_from.currentIndexChanged.connect(self._start_from_changed)
         self.model_name = QLineEdit(model_card.default_model_name())
         self.model_name.setObjectName("model_name")
         form.addRow("Epochs", self.epochs)
@@ -255,15 +257,22 @@ class TrainingDialog(QDialog):
         form.addRow("Model name", self.model_name)
         return group
 
-    def _build_advanced_group(self) -> QGroupBox:
+    def _build_advanced_group(self) -> QWidget:
         defaults = TrainingSettings(output=Path("model.pt"))
-        group = QGroupBox("Advanced")
-        group.setCheckable(True)
-        group.setChecked(False)
-        self.advanced_group = group
+        # a folding arrow rather than a checkable group box: nothing is drawn while folded
+        toggle = QToolButton()
+        toggle.setObjectName("advanced_toggle")
+        toggle.setText("Advanced (network and sampling)")
+        toggle.setCheckable(True)
+        toggle.setChecked(False)
+        toggle.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        toggle.setArrowType(Qt.RightArrow)
+        toggle.setAutoRaise(True)
+        self.advanced_group = toggle
         body = QWidget()
+        self.advanced_body = body
         form = QFormLayout(body)
-        form.setContentsMargins(0, 0, 0, 0)
+        form.setContentsMargins(18, 0, 0, 0)
         self.steps_per_epoch = _spin(0, 100000, defaults.steps_per_epoch or 0,
                                      "steps_per_epoch", "one pass over the slices")
         self.steps_per_epoch.setToolTip(
@@ -282,13 +291,16 @@ class TrainingDialog(QDialog):
         form.addRow("UNet depth", self.depth)
         form.addRow("In-plane spacing", self.spacing)
         form.addRow("CPU threads", self.threads)
-        outer = QVBoxLayout(group)
+        outer_widget = QWidget()
+        outer = QVBoxLayout(outer_widget)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(toggle)
         outer.addWidget(body)
         body.setVisible(False)
-        group.setFlat(True)  # no empty frame while folded
-        group.toggled.connect(body.setVisible)
-        group.toggled.connect(lambda shown: group.setFlat(not shown))
-        return group
+        toggle.toggled.connect(body.setVisible)
+        toggle.toggled.connect(
+            lambda shown: toggle.setArrowType(Qt.DownArrow if shown else Qt.RightArrow))
+        return outer_widget
 
     def _build_live_group(self) -> QGroupBox:
         group = QGroupBox("Progress")
@@ -357,6 +369,12 @@ class TrainingDialog(QDialog):
         self.source_collection.setText(
             f"My training set ({count} case{'' if count == 1 else 's'})"
         )
+
+    def _start_from_changed(self, *_args) -> None:
+        """A fine-tuned model keeps its parent's network and spacing: those fields rest."""
+        scratch = self.start_from.currentData() is None
+        for widget in (self.base_channels, self.depth, self.spacing):
+            widget.setEnabled(scratch)
 
     def _refresh_active_model(self) -> None:
         self.start_from.clear()
@@ -466,8 +484,10 @@ class TrainingDialog(QDialog):
         for widget in (self.source_collection, self.source_folder, self.folder_edit,
                        self.check_button, self.epochs, self.learning_rate, self.batch_size,
                        self.axis, self.val_fraction, self.device, self.start_from,
-                       self.model_name, self.advanced_group):
+                       self.model_name, self.advanced_group, self.advanced_body):
             widget.setEnabled(enabled)
+        if enabled:
+            self._start_from_changed()
 
     # ----------------------------------------------------------------- running
     def is_running(self) -> bool:
