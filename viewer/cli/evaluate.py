@@ -51,7 +51,12 @@ def add_parser(subparsers) -> None:
         default=500.0,
         help="flag predicted volumes above this many mL (default 500)",
     )
-    p.add_argument("--axis", default="axial", help="axis for per-slice Dice (default axial)")
+    p.add_argument(
+        "--axis",
+        default="axial",
+        choices=("axial", "coronal", "sagittal"),
+        help="axis for per-slice Dice (default axial)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(run=run)
 

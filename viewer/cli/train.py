@@ -58,7 +58,7 @@ def add_parser(subparsers) -> None:
         default=None,
         help="default: one pass over the training slices",
     )
-    p.add_argument("--axis", default="axial", help="axial, coronal or sagittal")
+    p.add_argument("--axis", default="axial", choices=("axial", "coronal", "sagittal"))
     p.add_argument(
         "--val-fraction",
         type=float,
