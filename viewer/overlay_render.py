@@ -25,6 +25,23 @@ def color_lut(layer: OverlayLayer) -> np.ndarray:
     return lut
 
 
+def apply_lut(lut: np.ndarray, labels2d: np.ndarray) -> np.ndarray:
+    """``lut[labels2d]`` as (h, v, 4) uint8, about 10x faster than fancy indexing.
+
+    Each RGBA row is viewed as one uint32, so ``np.take`` moves one word per pixel
+    instead of four bytes; the labels are made contiguous first (a strided gather
+    from a large volume is the slow part otherwise).
+    """
+    words = np.ascontiguousarray(lut).view(np.uint32).reshape(-1)
+    if not (labels2d.flags.c_contiguous or labels2d.flags.f_contiguous):
+        labels2d = labels2d.copy(order="K")
+    if labels2d.flags.c_contiguous:
+        return np.take(words, labels2d, mode="clip").view(np.uint8).reshape(labels2d.shape + (4,))
+    # F-ordered plane: work on its C-ordered transpose and hand back a transposed view
+    rgba_t = np.take(words, labels2d.T, mode="clip").view(np.uint8)
+    return rgba_t.reshape(labels2d.T.shape + (4,)).transpose(1, 0, 2)
+
+
 def outline_mask(labels2d: np.ndarray) -> np.ndarray:
     """Pixels of a label whose 4-neighbour differs (inner boundary), as a label image."""
     edge = np.zeros(labels2d.shape, dtype=bool)
@@ -67,6 +84,7 @@ class LayerRenderer:
 
     def render(self, view: str, index: int, labels2d: np.ndarray) -> np.ndarray:
         """RGBA (h, v, 4) uint8 for one slice, in the same layout as ``labels2d``."""
+        lut = self.lut()
         if self.layer.mode == "outline":
             key = (view, int(index))
             cached = self._outline_cache.get(key)
@@ -74,7 +92,6 @@ class LayerRenderer:
                 cached = outline_mask(labels2d)
                 self._outline_cache[key] = cached
             labels2d = cached
-            lut = self.lut().copy()
+            lut = lut.copy()
             lut[1:, 3] = np.where(lut[1:, 3] > 0, 255, 0)  # outlines are drawn opaque
-            return lut[labels2d]
-        return self.lut()[labels2d]
+        return apply_lut(lut, labels2d)

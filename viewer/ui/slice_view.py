@@ -17,7 +17,7 @@ from PyQt5.QtWidgets import QFrame, QHBoxLayout, QLabel, QSlider, QVBoxLayout, Q
 
 from viewer.overlay_render import LayerRenderer
 from viewer.overlays import OverlayLayer
-from viewer.slicing import VIEW_NAMES, ViewGeometry, extract_slice, slice_position_mm
+from viewer.slicing import VIEW_NAMES, ViewGeometry, gather_slice, slice_position_mm
 from viewer.ui.slice_view_box import SliceViewBox
 from viewer.view_state import ViewState
 
@@ -287,7 +287,7 @@ class SliceView(QFrame):
             if not layer.visible or layer.labels.shape != self.array.shape:
                 item.setVisible(False)
                 continue
-            labels2d = extract_slice(layer.labels, geometry, self._index)
+            labels2d = gather_slice(layer.labels, geometry, self._index)
             item.setImage(renderer.render(self.view, self._index, labels2d), autoLevels=False)
             if getattr(item, "rect_pending", True):
                 item.setRect(QRectF(*geometry.image_rect()))
@@ -302,7 +302,7 @@ class SliceView(QFrame):
         if force or index != self._index:
             self._index = index
             geometry = self.geometry_
-            plane = extract_slice(self.array, geometry, index)
+            plane = gather_slice(self.array, geometry, index)
             self.image_item.setImage(plane, autoLevels=False, levels=self._levels)
             if self._rect_pending:  # an image item's rect only sticks once it has an image
                 self.image_item.setRect(QRectF(*geometry.image_rect()))
