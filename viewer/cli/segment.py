@@ -35,7 +35,8 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--axis",
         default=None,
-        help="slicing direction: axial, coronal or sagittal (default: the model's)",
+        choices=("axial", "coronal", "sagittal"),
+        help="slicing direction (default: the one the model was trained on)",
     )
     p.add_argument(
         "--probabilities",

@@ -53,6 +53,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--size", default="1600x1000", help="window size WIDTHxHEIGHT")
     p.add_argument("--neurological", action="store_true",
                    help="patient left on the screen's left (default: radiological)")
+    p.add_argument("--segment", action="store_true",
+                   help="segment the spleen with the active model once loaded (waits for it)")
+    p.add_argument("--reference", metavar="REF", help="reference mask to compare with (QA panel)")
+    p.add_argument("--prediction", metavar="PRED",
+                   help="prediction mask to review (instead of running a model)")
     p.set_defaults(run=run)
 
 
@@ -112,6 +117,12 @@ def run(args: argparse.Namespace) -> int:
             window.apply_preset(args.preset)
         if cursor is not None:
             window.set_cursor_world(cursor)
+        if args.segment or args.reference or args.prediction:
+            from viewer.ui.segmentation_ui import run_cli_steps
+
+            then = (lambda: QTimer.singleShot(0, shoot)) if args.screenshot else None
+            run_cli_steps(window, args, then=then, fail=fail if args.screenshot else None)
+            return
         if args.screenshot:
             QTimer.singleShot(0, shoot)
 

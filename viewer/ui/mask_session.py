@@ -1,0 +1,205 @@
+"""The masks the user is working on, shared by the segment, review and save tools.
+
+One :class:`MaskSession` per window holds the prediction (from the model, a file
+or a recovery copy) with its measurements, the reference mask, their comparison
+(computed in a background thread, see :mod:`viewer.review`), the overlay mode, and
+whether the prediction is saved. Panels listen to its signals; nothing here draws
+widgets itself except the overlay layers it hands to the main window.
+
+While a prediction is unsaved a recovery copy is kept on disk
+(:mod:`viewer.recovery`); saving, discarding or replacing the volume removes it.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from PyQt5.QtCore import QObject, pyqtSignal
+
+from segmentation.measurements import SpleenMeasurements, measure_spleen
+from viewer import recovery
+from viewer.review import REVIEW_LAYERS, ReviewPair, layers_for_mode
+from viewer.ui.background import run_in_background
+
+log = logging.getLogger(__name__)
+
+
+class MaskSession(QObject):
+    prediction_changed = pyqtSignal()
+    reference_changed = pyqtSignal()
+    review_ready = pyqtSignal(object)  # ReviewPair with its metrics computed, or None
+    review_failed = pyqtSignal(str)
+    dirty_changed = pyqtSignal(bool)
+    mode_changed = pyqtSignal(str)
+
+    def __init__(self, window) -> None:
+        super().__init__(window)
+        self.window = window
+        self.prediction: np.ndarray | None = None
+        self.measurements: SpleenMeasurements | None = None
+        self.source = ""  # "model", "file" or "recovery"
+        self.prediction_name = ""
+        self.model: dict | None = None  # name, path, val_dice
+        self.device: str | None = None
+        self.axis = 2
+        self.reference: np.ndarray | None = None
+        self.reference_name = ""
+        self.pair: ReviewPair | None = None
+        self.dirty = False
+        self.saved_path: str | None = None
+        self.mode = "prediction"
+        self.recovery_key = recovery.new_key()
+        self._generation = 0
+        self._recovery_jobs = ThreadPoolExecutor(1, thread_name_prefix="recovery")
+        window.volume_changed.connect(lambda _volume: self.clear())
+
+    # ------------------------------------------------------------- prediction
+    def set_prediction(self, mask: np.ndarray, measurements: SpleenMeasurements | None = None,
+                       source: str = "model", name: str = "", model: dict | None = None,
+                       device: str | None = None, axis: int = 2, dirty: bool = True) -> None:
+        """Show a new prediction (the previous one is replaced as a whole)."""
+        volume = self.window.volume
+        if volume is None:
+            raise ValueError("no volume is open")
+        mask = (np.asarray(mask) > 0).astype(np.uint8)
+        volume.check_same_grid_shape(mask)
+        self.prediction = mask
+        self.measurements = measurements or measure_spleen(mask, volume.affine)
+        self.source, self.prediction_name = source, name
+        self.model, self.device, self.axis = model, device, int(axis)
+        self.saved_path = None
+        self._set_dirty(dirty)
+        self.prediction_changed.emit()
+        self._pair_changed()
+
+    def set_reference(self, mask: np.ndarray, name: str = "reference") -> None:
+        volume = self.window.volume
+        if volume is None:
+            raise ValueError("no volume is open")
+        mask = (np.asarray(mask) > 0).astype(np.uint8)
+        volume.check_same_grid_shape(mask)
+        self.reference, self.reference_name = mask, name
+        if self.mode == "prediction" and self.prediction is None:
+            self.mode = "reference"
+        elif self.mode == "prediction":
+            self.mode = "difference"
+        self.reference_changed.emit()
+        self.mode_changed.emit(self.mode)
+        self._pair_changed()
+
+    def clear(self) -> None:
+        """Forget everything (a new volume was opened; the guard has already asked)."""
+        self._generation += 1
+        self.prediction = self.reference = None
+        self.measurements = self.pair = None
+        self.model = self.device = None
+        self.source = self.prediction_name = self.reference_name = ""
+        self.saved_path = None
+        self.mode = "prediction"
+        self._set_dirty(False)
+        self.prediction_changed.emit()
+        self.reference_changed.emit()
+        self.review_ready.emit(None)
+        self.mode_changed.emit(self.mode)
+
+    # ------------------------------------------------------------------ review
+    def _pair_changed(self) -> None:
+        self._generation += 1
+        self.pair = None
+        self.apply_overlays()
+        if self.prediction is None or self.reference is None or self.window.volume is None:
+            self.review_ready.emit(None)
+            return
+        generation = self._generation
+        pair = ReviewPair(self.prediction, self.reference, self.window.volume.affine, self.axis)
+
+        def compute() -> ReviewPair:
+            pair.evaluation  # noqa: B018 (cached: surface distances take seconds)
+            pair.difference  # noqa: B018
+            pair.slices_by_disagreement()
+            return pair
+
+        def done(result) -> None:
+            if generation != self._generation:
+                return  # a newer mask arrived meanwhile
+            self.pair = result
+            self.apply_overlays()
+            self.review_ready.emit(result)
+
+        def failed(message: str) -> None:
+            if generation == self._generation:
+                self.review_failed.emit(message)
+
+        run_in_background(self, compute, done, failed)
+
+    def is_reviewing(self) -> bool:
+        """True while the comparison of a prediction with a reference is being computed."""
+        return (self.prediction is not None and self.reference is not None
+                and self.pair is None)
+
+    # ----------------------------------------------------------------- overlays
+    def set_mode(self, mode: str) -> None:
+        if mode != self.mode:
+            self.mode = mode
+            self.apply_overlays()
+            self.mode_changed.emit(mode)
+
+    def apply_overlays(self) -> None:
+        """Replace the review's overlay layers with those of the current mode."""
+        window = self.window
+        if window.volume is None:
+            return
+        mode = self.mode
+        if mode == "difference" and self.pair is None:
+            mode = "outlines"  # until the difference map is computed
+        layers = layers_for_mode(mode, self.prediction, self.reference, self.pair)
+        wanted = {layer.name for layer in layers}
+        for name in REVIEW_LAYERS:
+            if name in window.overlays and name not in wanted:
+                window.remove_overlay(name)
+        for layer in layers:
+            window.set_overlay(layer)
+
+    # ------------------------------------------------------------------ saving
+    def mark_saved(self, path: str) -> None:
+        self.saved_path = str(path)
+        self._set_dirty(False)
+
+    def discard(self) -> None:
+        """Drop the unsaved state (the mask stays shown, but nothing asks about it)."""
+        self._set_dirty(False)
+
+    def _set_dirty(self, dirty: bool) -> None:
+        changed = dirty != self.dirty
+        self.dirty = dirty
+        if dirty:
+            self._write_recovery()
+        else:
+            self._remove_recovery()
+        if changed:
+            self.dirty_changed.emit(dirty)
+
+    def _write_recovery(self) -> None:
+        volume, mask, key = self.window.volume, self.prediction, self.recovery_key
+        if volume is None or mask is None or getattr(self.window, "headless", False):
+            return  # a headless render (CLI --screenshot) has nothing to recover
+        extra = {"source": self.source, "model": (self.model or {}).get("name")}
+
+        def write() -> None:
+            try:
+                recovery.write_recovery(key, volume, mask, extra)
+            except OSError as error:
+                log.warning("could not write the recovery copy: %s", error)
+
+        # gzip releases the GIL: compressing in a thread keeps the window responsive.
+        # One worker thread keeps writes and removals in the order they were asked for.
+        self._recovery_jobs.submit(write)
+
+    def _remove_recovery(self) -> None:
+        self._recovery_jobs.submit(recovery.remove_recovery, self.recovery_key)
+
+    def wait_for_recovery(self) -> None:
+        """Block until every queued recovery write or removal has finished."""
+        self._recovery_jobs.submit(lambda: None).result()

@@ -1,0 +1,113 @@
+"""What a radiologist reads off the mask: volume, extent, and the splenomegaly flag.
+
+The numbers are :class:`segmentation.measurements.SpleenMeasurements` as the engine
+computed them, shown without re-deriving anything, so the panel and
+``spleenscope segment`` always agree.
+"""
+
+from __future__ import annotations
+
+from PyQt5.QtCore import Qt
+from PyQt5.QtWidgets import QFormLayout, QLabel, QVBoxLayout, QWidget
+
+from segmentation.measurements import SPLENOMEGALY_VOLUME_ML
+
+FLAG_STYLE = {
+    True: "background: #7a2f2f; color: #ffe3e3; padding: 3px 6px; border-radius: 3px;",
+    False: "background: #24543a; color: #ddf5e6; padding: 3px 6px; border-radius: 3px;",
+}
+
+
+def format_bbox(low, high) -> str:
+    """``R-L x A-P x S-I`` extents and the RAS corner ranges, in mm."""
+    if low is None or high is None:
+        return "—"
+    size = " × ".join(f"{h - lo:.0f}" for lo, h in zip(low, high, strict=True))
+    ranges = ", ".join(f"{axis} {lo:.0f}…{h:.0f}"
+                       for axis, lo, h in zip("RAS", low, high, strict=True))
+    return f"{size} mm<br><span style='color:#8a939e'>{ranges} mm (RAS)</span>"
+
+
+class ResultsPanel(QWidget):
+    """Volume in mL, voxels, craniocaudal length, bounding box, splenomegaly flag."""
+
+    def __init__(self, session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("results_panel")
+        self.session = session
+        self.volume_label = QLabel("—")
+        self.volume_label.setObjectName("result_volume")
+        self.volume_label.setStyleSheet("font-size: 20px; font-weight: bold;")
+        self.voxels_label = QLabel("—")
+        self.voxels_label.setObjectName("result_voxels")
+        self.length_label = QLabel("—")
+        self.length_label.setObjectName("result_length")
+        self.bbox_label = QLabel("—")
+        self.bbox_label.setObjectName("result_bbox")
+        self.bbox_label.setTextFormat(Qt.RichText)
+        self.flag_label = QLabel("")
+        self.flag_label.setObjectName("result_flag")
+        self.reference_label = QLabel("")
+        self.reference_label.setObjectName("result_reference_range")
+        self.reference_label.setWordWrap(True)
+        self.reference_label.setStyleSheet("color: #8a939e; font-size: 11px;")
+        self.source_label = QLabel("")
+        self.source_label.setObjectName("result_source")
+        self.source_label.setWordWrap(True)
+        self.source_label.setStyleSheet("color: #8a939e; font-size: 11px;")
+        self.empty = QLabel("No spleen mask yet. Segmentation ▸ Segment spleen "
+                            "(Ctrl+G) or Review ▸ Open prediction…")
+        self.empty.setWordWrap(True)
+        self.empty.setStyleSheet("color: #8a939e")
+        self.form_widget = QWidget()
+        form = QFormLayout(self.form_widget)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.addRow("Volume", self.volume_label)
+        form.addRow("Voxels", self.voxels_label)
+        form.addRow("Craniocaudal", self.length_label)
+        form.addRow("Extent", self.bbox_label)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.empty)
+        layout.addWidget(self.form_widget)
+        layout.addWidget(self.flag_label)
+        layout.addWidget(self.reference_label)
+        layout.addWidget(self.source_label)
+        layout.addStretch(1)
+        session.prediction_changed.connect(self.show_measurements)
+        session.dirty_changed.connect(lambda _dirty: self.show_measurements())
+        self.show_measurements()
+
+    def show_measurements(self) -> None:
+        m = self.session.measurements
+        has = m is not None
+        self.empty.setVisible(not has)
+        for widget in (self.form_widget, self.flag_label, self.reference_label,
+                       self.source_label):
+            widget.setVisible(has)
+        if not has:
+            return
+        self.volume_label.setText(f"{m.volume_ml:.1f} mL")
+        self.voxels_label.setText(f"{m.voxels:,}")
+        edge = " (cut by the scan: at least)" if m.touches_scan_edge else ""
+        self.length_label.setText(f"{m.craniocaudal_mm:.0f} mm{edge}")
+        self.bbox_label.setText(format_bbox(m.bbox_min_mm, m.bbox_max_mm))
+        if m.splenomegaly:
+            flag = f"Splenomegaly: volume above {SPLENOMEGALY_VOLUME_ML:g} mL"
+        else:
+            flag = f"No splenomegaly: volume within normal (≤ {SPLENOMEGALY_VOLUME_ML:g} mL)"
+        if m.touches_scan_edge:
+            flag += "; the mask reaches the scan's edge, so the volume may be larger"
+        self.flag_label.setText(flag)
+        self.flag_label.setWordWrap(True)
+        self.flag_label.setStyleSheet(FLAG_STYLE[bool(m.splenomegaly)])
+        self.reference_label.setText("Reference: " + m.reference_range_text)
+        session = self.session
+        if session.source == "model":
+            source = f"From model {session.prediction_name} on {session.device}"
+        elif session.source:
+            source = f"From file {session.prediction_name}"
+        else:
+            source = ""
+        saved = " · unsaved" if session.dirty else (" · saved" if session.saved_path else "")
+        self.source_label.setText(source + saved)

@@ -1,0 +1,90 @@
+"""The segmentation engine in a QThread: progress, cancel, errors as messages.
+
+Only :func:`segmentation.inference.segment_volume` runs here; everything it learns
+travels to the GUI thread through queued signals. Torch runs its operators with the
+GIL released, and the worker leaves one core to the GUI thread
+(:func:`worker_threads`), so the window keeps scrolling while the network runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+from PyQt5.QtCore import QThread, pyqtSignal
+
+from viewer.errors import SpleenScopeError
+
+log = logging.getLogger(__name__)
+
+
+def worker_threads() -> int:
+    """Torch CPU threads for a GUI run: every core but one (``SPLEENSCOPE_THREADS`` overrides)."""
+    configured = os.environ.get("SPLEENSCOPE_THREADS")
+    if configured:
+        return max(1, int(configured))
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        cores = os.cpu_count() or 1
+    return max(1, min(cores - 1, 8))
+
+
+class SegmentWorker(QThread):
+    """Runs one segmentation; exactly one of succeeded / failed / cancelled is emitted."""
+
+    progress = pyqtSignal(int, int, float)  # slices done, total, seconds left (-1 unknown)
+    succeeded = pyqtSignal(object)  # segmentation.inference.SegmentationResult
+    failed = pyqtSignal(str)  # a one-line message for a dialog
+    cancelled = pyqtSignal()
+
+    def __init__(self, volume, model=None, device: str = "auto", axis: int | None = None,
+                 parent=None) -> None:
+        super().__init__(parent)
+        self.volume = volume
+        self.model = model
+        self.device = device
+        self.axis = axis
+        self._cancel = threading.Event()
+        self._started = 0.0
+
+    def cancel(self) -> None:
+        """Ask the engine to stop; it does so before its next batch."""
+        self._cancel.set()
+
+    def is_cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def run(self) -> None:
+        self._started = time.perf_counter()
+        try:
+            import torch
+
+            from segmentation.inference import SegmentationCancelled, segment_volume
+
+            torch.set_num_threads(worker_threads())
+            result = segment_volume(self.volume, model=self.model, device=self.device,
+                                    axis=self.axis, progress=self._report,
+                                    cancel=self._cancel.is_set)
+        except SegmentationCancelled:
+            self.cancelled.emit()
+        except SpleenScopeError as error:
+            self.failed.emit(str(error))
+        except MemoryError:
+            self.failed.emit("not enough memory to segment this volume; close other programs "
+                             "or choose a smaller input")
+        except Exception as error:  # an engine bug must not take the window down
+            log.exception("segmentation failed")
+            self.failed.emit(f"segmentation failed ({type(error).__name__}: {error})")
+        else:
+            if self._cancel.is_set():  # cancelled after the last batch: honour it
+                self.cancelled.emit()
+            else:
+                self.succeeded.emit(result)
+
+    def _report(self, done: int, total: int) -> None:
+        elapsed = time.perf_counter() - self._started
+        left = elapsed / done * (total - done) if done > 0 else -1.0
+        self.progress.emit(int(done), int(total), float(left))
