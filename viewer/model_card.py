@@ -18,11 +18,11 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
-import os
 import re
 from dataclasses import asdict
 from pathlib import Path
 
+from viewer.atomic import write_text_atomically
 from viewer.errors import ModelFileError
 
 log = logging.getLogger(__name__)
@@ -160,8 +160,8 @@ def finalize_trained_model(
     card = build_card(metadata, data, settings, outcome)
     metadata[CARD_KEY] = card
     save_model(target, loaded.network, loaded.config, metadata)
-    _write_text(card_json_path(target), json.dumps(card, indent=2, default=str))
-    _write_text(card_markdown_path(target), card_markdown(card))
+    write_text_atomically(card_json_path(target), json.dumps(card, indent=2, default=str))
+    write_text_atomically(card_markdown_path(target), card_markdown(card))
     for leftover in (checkpoint, state_file_path(checkpoint)):
         try:
             leftover.unlink()
@@ -169,12 +169,6 @@ def finalize_trained_model(
             pass
     log.info("trained model saved as %s", target.name)
     return target
-
-
-def _write_text(path: Path, text: str) -> None:
-    temp = path.with_name(path.name + ".tmp")
-    temp.write_text(text, encoding="utf-8")
-    os.replace(temp, path)
 
 
 def read_card(model_path: Path) -> dict:

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pydicom
 from pydicom.uid import generate_uid
 
+from viewer.atomic import atomic_path
 from viewer.errors import SpleenScopeError
 from viewer.io.dicom_files import scan
 from viewer.io.dicom_records import SliceRecord
@@ -42,10 +41,6 @@ SOFTWARE_VERSION = "0.1.0"
 # Position agreement (in voxels of the source grid) for a header to be "that slice".
 SLICE_MATCH_TOLERANCE_VOXELS = 0.1
 LPS_TO_RAS = np.array([-1.0, -1.0, 1.0])
-# Read once at import: os.umask can only be read by setting it, which races with
-# other threads creating files.
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 
 # The only source attributes highdicom sees: geometry, pixel description and the
 # UIDs that let a viewer match the SEG to its images. An allow-list, not a deny-list,
@@ -264,13 +259,6 @@ def save_mask_as_dicom_seg(
 
 
 def _write_atomically(dataset: pydicom.Dataset, path: Path) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
+    with atomic_path(path) as temporary:
         dataset.save_as(temporary, enforce_file_format=True)
-        os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide the file from others
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
     log.info("wrote DICOM SEG %s", path)

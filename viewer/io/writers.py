@@ -13,13 +13,12 @@ Headers carry no patient-identifying values: ``descrip`` is a fixed generic stri
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 
+from viewer.atomic import atomic_path
 from viewer.errors import SpleenScopeError
 from viewer.volume import Volume
 
@@ -69,16 +68,8 @@ def _check_destination(volume: Volume | None, path: Path, overwrite: bool) -> Pa
 
 def _write_atomically(image: nib.Nifti1Image, path: Path) -> Path:
     _, suffix = _split_suffix(path)
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent
-    )
-    os.close(handle)
-    try:
+    with atomic_path(path, suffix=f".tmp{suffix}") as temporary:
         nib.save(image, temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
     log.info("wrote %s", path)
     return path
 
