@@ -70,8 +70,13 @@ class MaskSession(QObject):
         self.source, self.prediction_name = source, name
         self.model, self.device, self.axis = model, device, int(axis)
         self.saved_path = None
+        mode_changed = self.reference is not None and self.mode == "reference"
+        if mode_changed:
+            self.mode = "difference"  # a reference was waiting for this: compare
         self._set_dirty(dirty)
         self.prediction_changed.emit()
+        if mode_changed:
+            self.mode_changed.emit(self.mode)
         self._pair_changed()
 
     def set_reference(self, mask: np.ndarray, name: str = "reference") -> None:

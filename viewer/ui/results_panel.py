@@ -19,13 +19,19 @@ FLAG_STYLE = {
 
 
 def format_bbox(low, high) -> str:
-    """``R-L x A-P x S-I`` extents and the RAS corner ranges, in mm."""
+    """Extents along R-L × A-P × S-I in mm (one line: the dock is short)."""
     if low is None or high is None:
         return "—"
     size = " × ".join(f"{h - lo:.0f}" for lo, h in zip(low, high, strict=True))
-    ranges = ", ".join(f"{axis} {lo:.0f}…{h:.0f}"
-                       for axis, lo, h in zip("RAS", low, high, strict=True))
-    return f"{size} mm<br><span style='color:#8a939e'>{ranges} mm (RAS)</span>"
+    return f"{size} mm <span style='color:#8a939e'>(R-L × A-P × S-I)</span>"
+
+
+def format_ranges(low, high) -> str:
+    """The bounding box's RAS coordinate ranges (the extent's tooltip)."""
+    if low is None or high is None:
+        return ""
+    return "RAS mm: " + ", ".join(f"{axis} {lo:.0f}…{h:.0f}"
+                                  for axis, lo, h in zip("RAS", low, high, strict=True))
 
 
 class ResultsPanel(QWidget):
@@ -92,6 +98,7 @@ class ResultsPanel(QWidget):
         edge = " (cut by the scan: at least)" if m.touches_scan_edge else ""
         self.length_label.setText(f"{m.craniocaudal_mm:.0f} mm{edge}")
         self.bbox_label.setText(format_bbox(m.bbox_min_mm, m.bbox_max_mm))
+        self.bbox_label.setToolTip(format_ranges(m.bbox_min_mm, m.bbox_max_mm))
         if m.splenomegaly:
             flag = f"Splenomegaly: volume above {SPLENOMEGALY_VOLUME_ML:g} mL"
         else:

@@ -29,6 +29,7 @@ from viewer.reports import build_report, write_report
 log = logging.getLogger(__name__)
 
 NIFTI_FILTER = "NIfTI (*.nii.gz *.nii)"
+DICOM_SEG_FILTER = "DICOM SEG (*.dcm)"
 REPORT_FILTERS = "JSON report (*.json);;CSV report (*.csv)"
 
 
@@ -59,16 +60,21 @@ class SavingTool(QObject):
         self.act_save_as = QAction("Save mask &as…", window)
         self.act_save_as.setShortcut("Ctrl+Shift+S")
         self.act_save_as.triggered.connect(lambda _c=False: self.save(ask=True))
+        self.act_save_seg = QAction("Save mask as &DICOM SEG…", window)
+        self.act_save_seg.setToolTip("A DICOM Segmentation object that references the open "
+                                     "series (de-identified); for PACS and other viewers")
+        self.act_save_seg.triggered.connect(lambda _c=False: self.save_dicom_seg())
         self.act_report = QAction("Export &report (JSON / CSV)…", window)
         self.act_report.setShortcut("Ctrl+E")
         self.act_report.triggered.connect(lambda _c=False: self.export_report())
         self.act_recover = QAction("Recover unsaved masks…", window)
         self.act_recover.triggered.connect(lambda _c=False: self.offer_recovery(manual=True))
-        for action in (self.act_save, self.act_save_as, self.act_report, self.act_recover):
+        actions = (self.act_save, self.act_save_as, self.act_save_seg, self.act_report)
+        for action in (*actions, self.act_recover):
             window.addAction(action)
         file_menu = window.menu("&File")
         before = getattr(window, "act_screenshot", None)
-        for action in (self.act_save, self.act_save_as, self.act_report):
+        for action in actions:
             if before is not None:
                 file_menu.insertAction(before, action)
             else:
@@ -82,6 +88,7 @@ class SavingTool(QObject):
         has_mask = self.session.prediction is not None and self.window.volume is not None
         self.act_save.setEnabled(has_mask)
         self.act_save_as.setEnabled(has_mask)
+        self.act_save_seg.setEnabled(has_mask and is_dicom_input(self.window.volume))
         self.act_report.setEnabled(has_mask)
         title = self.window.windowTitle().rstrip(" *")
         self.window.setWindowTitle(title + (" *" if self.session.dirty else ""))
@@ -118,6 +125,53 @@ class SavingTool(QObject):
         self.last_saved = written
         self.session.mark_saved(str(written))
         self.window.statusBar().showMessage(f"Saved mask to {written}", 8000)
+        return True
+
+    def save_dicom_seg(self, path: str | Path | None = None) -> bool:
+        """Write the mask as a DICOM SEG referencing the open series (DICOM input only).
+
+        Asks where when ``path`` is None (default: beside the input, ``_seg.dcm``).
+        Returns True when the file was written.
+        """
+        from viewer.io.dicom_seg_writer import save_mask_as_dicom_seg
+
+        volume, session = self.window.volume, self.session
+        if volume is None or session.prediction is None:
+            self.window.show_error("There is no mask to save. Segment or open one first.",
+                                   "Nothing to save")
+            return False
+        if not is_dicom_input(volume):
+            self.window.show_error("A DICOM SEG needs a DICOM series to reference; this image "
+                                   "is NIfTI, so save the mask as NIfTI instead.",
+                                   "Not a DICOM series")
+            return False
+        overwrite = False
+        if path is None:
+            default = default_mask_path(volume)
+            default = default.with_name(default.name.split(".")[0] + ".dcm")
+            chosen, _ = QFileDialog.getSaveFileName(self.window, "Save spleen mask as DICOM SEG",
+                                                    str(default), DICOM_SEG_FILTER)
+            if not chosen:
+                return False
+            path = Path(chosen if chosen.lower().endswith(".dcm") else chosen + ".dcm")
+            overwrite = True  # the file dialog has asked about replacing
+        algorithm = (session.model or {}).get("name") if session.source == "model" else None
+        try:
+            notices = save_mask_as_dicom_seg(volume, session.prediction, volume.source_path,
+                                             path, {1: "spleen"}, algorithm=algorithm,
+                                             overwrite=overwrite)
+        except (SpleenScopeError, OSError) as error:
+            self.window.show_error(str(error), "Could not save the DICOM SEG")
+            return False
+        except Exception as error:  # highdicom validation: report, keep the app
+            log.exception("DICOM SEG export failed")
+            self.window.show_error(f"could not build the DICOM SEG ({type(error).__name__}: "
+                                   f"{error})", "Could not save the DICOM SEG")
+            return False
+        self.last_saved = Path(path)
+        self.session.mark_saved(str(path))
+        extra = f" ({notices[0]})" if notices else ""
+        self.window.statusBar().showMessage(f"Saved DICOM SEG to {path}{extra}", 8000)
         return True
 
     def export_report(self, path: str | Path | None = None) -> Path | None:
@@ -232,6 +286,15 @@ class SavingTool(QObject):
             self._pending_recovery = None
             return False
         return True
+
+
+def is_dicom_input(volume) -> bool:
+    """True when ``volume`` was read from DICOM (a folder or a DICOM file)."""
+    if volume is None or not volume.source_path:
+        return False
+    source = Path(volume.source_path)
+    return source.is_dir() or (source.is_file()
+                               and not source.name.lower().endswith((".nii", ".nii.gz")))
 
 
 def _with_nifti_suffix(path: str) -> Path:

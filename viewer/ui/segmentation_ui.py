@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 
+import numpy as np
 from PyQt5.QtCore import QObject, Qt, QTimer, pyqtSignal
 from PyQt5.QtWidgets import (
     QAction,
@@ -31,7 +32,7 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
-from viewer.ui.background import run_in_background
+from viewer.ui.background import deliver_if_alive, is_alive, keep_alive, run_in_background
 from viewer.ui.mask_session import MaskSession
 from viewer.ui.segment_worker import SegmentWorker, worker_threads
 
@@ -217,7 +218,8 @@ class SegmentationTool(QObject):
 
     # ----------------------------------------------------------------- running
     def is_running(self) -> bool:
-        return self.worker is not None and self.worker.isRunning()
+        # set to None when the outcome arrives on the GUI thread (see _finish)
+        return self.worker is not None
 
     def start(self, model=None, device: str | None = None, axis: int | None = None) -> bool:
         """Segment the open volume; False when there is none, a run is going, or the
@@ -238,12 +240,20 @@ class SegmentationTool(QObject):
             model=chosen_model,
             device=device or self.options.chosen_device(),
             axis=axis if axis is not None else self.options.chosen_axis(),
-            parent=self,
         )
-        worker.progress.connect(self._progress)
-        worker.succeeded.connect(lambda result, v=window.volume: self._succeeded(result, v))
-        worker.failed.connect(self._failed)
-        worker.cancelled.connect(self._cancelled)
+        # No Qt parent: closing (deleting) the window must not destroy a running
+        # thread; keep_alive holds it, and results for a deleted tool are dropped.
+        keep_alive(worker)
+        state = {"gone": False}
+        self.destroyed.connect(lambda *_: (state.update(gone=True), worker.cancel()))
+        gone = lambda: state["gone"]  # noqa: E731
+        volume = window.volume
+        worker.progress.connect(deliver_if_alive(self, self._progress, gone))
+        worker.succeeded.connect(
+            deliver_if_alive(self, lambda result: self._succeeded(result, volume), gone))
+        worker.failed.connect(deliver_if_alive(self, self._failed, gone))
+        worker.cancelled.connect(deliver_if_alive(self, self._cancelled, gone))
+        worker.finished.connect(worker.deleteLater)
         self.worker = worker
         self.last_outcome = ""
         total = window.volume.shape[2 if worker.axis is None else worker.axis]
@@ -263,7 +273,9 @@ class SegmentationTool(QObject):
             self.options.cancel_button.setEnabled(False)
 
     def wait(self, msecs: int = 60000) -> bool:
-        return self.worker is None or self.worker.wait(msecs)
+        """Block until the worker thread ends (its outcome still arrives as an event)."""
+        worker = self.worker
+        return worker is None or not is_alive(worker) or worker.wait(msecs)
 
     def _show_running(self, running: bool) -> None:
         for widget in (self.progress, self.progress_text, self.cancel_button):
@@ -331,8 +343,21 @@ def install(window) -> None:
     window.results_dock = window.add_dock(window.results_panel, "Spleen")
     window.review_tool = ReviewTool(window, session)
     window.saving_tool = SavingTool(window, session)
+    # the overlay list, the options and the (short) results share one tab group; the
+    # review panel with its plot gets the taller group below (see _arrange_docks)
     window.tabifyDockWidget(window.overlay_dock, window.segmentation_tool.dock)
+    window.tabifyDockWidget(window.overlay_dock, window.results_dock)
     window.overlay_dock.raise_()
+    session.prediction_changed.connect(
+        lambda: session.prediction is not None and window.results_dock.raise_())
+
+
+def center_on_mask(window, mask) -> None:
+    """Put the crosshair at the centre of the mask, so all three views cut through it."""
+    if mask is None or window.state is None or not mask.any():
+        return
+    center = np.round(np.argwhere(mask > 0).mean(axis=0))
+    window.state.set_cursor_voxel(center)
 
 
 def run_cli_steps(window, args, then=None, fail=None) -> None:
@@ -355,6 +380,9 @@ def run_cli_steps(window, args, then=None, fail=None) -> None:
         pending["segment"] = None  # fire once
         pending["failed"] = True
         session.review_ready.disconnect(review_done)
+        if not getattr(args, "cursor", None):
+            center_on_mask(window, session.prediction if session.prediction is not None
+                           else session.reference)
         if then is not None:
             then()
 
