@@ -59,7 +59,9 @@ def auto_window(array: np.ndarray, low_pct: float = 0.5, high_pct: float = 99.5)
     Samples at most about a million voxels so it stays fast on large volumes;
     background zeros are excluded when most of the image is zero.
     """
-    flat = array.reshape(-1)
+    # order="K": a view in memory order (volumes from viewer.io are Fortran-ordered;
+    # reshape(-1) would copy the whole volume just to take a subsample)
+    flat = array.ravel(order="K")
     step = max(1, flat.size // 1_000_000)
     sample = flat[::step].astype(np.float32, copy=False)
     sample = sample[np.isfinite(sample)]

@@ -6,12 +6,39 @@ import sys
 from pathlib import Path
 
 import pyqtgraph as pg
+from PyQt5.QtCore import qInstallMessageHandler
 from PyQt5.QtGui import QIcon
 from PyQt5.QtWidgets import QApplication
 
 from viewer.ui.recent_files import APPLICATION, ORGANIZATION
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+
+
+#: Qt messages dropped: the offscreen platform prints this one for every window
+#: that is shown or resized, and it means nothing for a screenshot.
+SILENCED_QT_MESSAGES = ("This plugin does not support propagateSizeHints()",)
+_message_filter_installed = False
+
+
+def install_qt_message_filter() -> None:
+    """Drop only :data:`SILENCED_QT_MESSAGES`; every other Qt message goes on to the
+    handler that was there before (or to stderr, as Qt's default handler does)."""
+    global _message_filter_installed
+    if _message_filter_installed:
+        return
+    previous = None
+
+    def handler(mode, context, message) -> None:
+        if message in SILENCED_QT_MESSAGES:
+            return
+        if previous is not None:
+            previous(mode, context, message)
+        else:
+            sys.stderr.write(message + "\n")
+
+    previous = qInstallMessageHandler(handler)
+    _message_filter_installed = True
 
 
 def configure_pyqtgraph() -> None:
@@ -26,6 +53,7 @@ def style_sheet() -> str:
 
 def create_app(argv: list[str] | None = None) -> QApplication:
     """The one QApplication (reused when one exists, as under pytest-qt)."""
+    install_qt_message_filter()
     configure_pyqtgraph()
     app = QApplication.instance()
     if app is None:

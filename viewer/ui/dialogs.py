@@ -40,20 +40,26 @@ SHORTCUTS: list[tuple[str, str]] = [
 
 
 def series_summary(series) -> str:
-    """One line for a series, whatever summary type the reader gives."""
-    parts = []
-    for attribute in ("description", "modality", "n_slices", "num_slices", "shape"):
-        value = getattr(series, attribute, None)
-        if value is None and isinstance(series, dict):
-            value = series.get(attribute)
-        if value in (None, ""):
-            continue
-        if attribute in ("n_slices", "num_slices"):
-            value = f"{value} slices"
-        elif attribute == "shape":
-            value = "×".join(str(v) for v in value)
-        parts.append(str(value))
+    """One line for a series: ``SeriesInfo.label()`` from :mod:`viewer.io.dicom_series`
+    (modality, description, slices, rows x columns, orientation), else its fields."""
+    label = getattr(series, "label", None)
+    if callable(label):
+        return label()
+    get = series.get if isinstance(series, dict) else (lambda k: getattr(series, k, None))
+    parts = [str(get(k)) for k in ("modality", "description") if get(k)]
+    if get("slices"):
+        parts.append(f"{get('slices')} slices")
+    if get("rows") and get("columns"):
+        parts.append(f"{get('rows')} x {get('columns')}")
+    if get("orientation"):
+        parts.append(str(get("orientation")))
     return " · ".join(parts) if parts else str(series)
+
+
+def series_index(series, row: int) -> int:
+    """What ``load_volume(..., series=)`` takes for the series in ``row``."""
+    index = series.get("index") if isinstance(series, dict) else getattr(series, "index", None)
+    return int(index) if isinstance(index, int) else row
 
 
 class SeriesPickerDialog(QDialog):
@@ -64,8 +70,9 @@ class SeriesPickerDialog(QDialog):
         self.setWindowTitle("Choose a series")
         self.list = QListWidget()
         self.list.setObjectName("series_list")
-        for number, item in enumerate(series, start=1):
-            self.list.addItem(f"{number}. {series_summary(item)}")
+        self.series = list(series)
+        for item in self.series:
+            self.list.addItem(series_summary(item))
         self.list.setCurrentRow(0)
         self.list.itemDoubleClicked.connect(lambda _item: self.accept())
         buttons = QDialogButtonBox(QDialogButtonBox.Open | QDialogButtonBox.Cancel)
@@ -78,7 +85,9 @@ class SeriesPickerDialog(QDialog):
         self.resize(520, 320)
 
     def chosen_index(self) -> int:
-        return max(self.list.currentRow(), 0)
+        """The chosen series' ``index`` (what ``open_path(..., series=)`` takes)."""
+        row = max(self.list.currentRow(), 0)
+        return series_index(self.series[row], row) if self.series else row
 
 
 class ShortcutsDialog(QDialog):

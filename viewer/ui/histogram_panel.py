@@ -21,7 +21,9 @@ MAX_SAMPLES = 2_000_000
 
 def volume_histogram(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(bin centres, log10(1 + count)) from at most ~2 M voxels."""
-    flat = array.reshape(-1)
+    # order="K": a view in memory order (volumes from viewer.io are Fortran-ordered;
+    # reshape(-1) would copy the whole volume just to take a subsample)
+    flat = array.ravel(order="K")
     step = max(1, flat.size // MAX_SAMPLES)
     sample = flat[::step]
     if sample.dtype.kind == "f":

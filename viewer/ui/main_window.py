@@ -35,6 +35,7 @@ from PyQt5.QtWidgets import (
     QMenu,
     QMessageBox,
     QProgressBar,
+    QScrollArea,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -167,25 +168,62 @@ class MainWindow(QMainWindow):
         self.set_layout_mode("2x2")
         self.resize(1600, 1000)
 
+        self._core_docks = {self.image_dock, self.readout_dock, self.overlay_dock}
         if install_extensions:
             failed = extensions.install_all(self)
             if failed:
                 self.statusBar().showMessage(f"Some tools failed to load: {', '.join(failed)}")
+        self._arrange_docks()
 
     # ================================================================ public API
     def add_dock(
         self, widget: QWidget, title: str, area: Qt.DockWidgetArea = Qt.RightDockWidgetArea
     ) -> QDockWidget:
-        """Put ``widget`` in a dock (tabified with nothing; stacked in ``area``)."""
+        """Put ``widget`` in a dock (stacked in ``area``; see :meth:`_arrange_docks`).
+
+        The widget sits in a frameless scroll area, so a tall panel scrolls instead
+        of raising the window's minimum height (a 1280 x 800 screen, or a
+        ``--size`` screenshot, must still fit every panel the extensions add).
+        """
         dock = QDockWidget(title, self)
         dock.setObjectName("dock_" + "".join(c if c.isalnum() else "_" for c in title.lower()))
-        dock.setWidget(widget)
+        dock.setWidget(_scrolling(widget))
         dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable
                          | QDockWidget.DockWidgetClosable)
         self.addDockWidget(area, dock)
         if hasattr(self, "_docks_menu"):
             self._docks_menu.addAction(dock.toggleViewAction())
         return dock
+
+    def _arrange_docks(self) -> None:
+        """Default layout of the right column: the readout alone on top, the mask
+        overlay (tabbed with whatever an extension tabbed onto it), then the docks
+        the extensions added on their own, tabbed together so that each group keeps
+        a usable height at 1280 x 800."""
+        right = [dock for dock in self.findChildren(QDockWidget)
+                 if dock not in self._core_docks and not dock.isFloating()
+                 and self.dockWidgetArea(dock) == Qt.RightDockWidgetArea]
+        grouped = set(self.tabifiedDockWidgets(self.overlay_dock))
+        loose = [dock for dock in right if dock not in grouped]
+        for dock in loose[1:]:
+            self.tabifyDockWidget(loose[0], dock)
+        if loose:
+            loose[0].raise_()
+        self.overlay_dock.raise_()
+        self._dock_column = [self.readout_dock, self.overlay_dock, *loose[:1]]
+        self._docks_sized = False
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not getattr(self, "_docks_sized", True):
+            # sizes only stick once the window has its size: readout and overlay
+            # get what they need, the extensions' tab group takes the rest
+            self._docks_sized = True
+            column = self._dock_column
+            width = 340 if self.width() >= 1400 else 300
+            self.resizeDocks(column, [width] * len(column), Qt.Horizontal)
+            heights = [170, 250, max(self.height() - 560, 120)][: len(column)]
+            self.resizeDocks(column, heights, Qt.Vertical)
 
     def menu(self, title: str) -> QMenu:
         """The top-level menu called ``title`` (created before Help if missing)."""
@@ -750,6 +788,19 @@ class MainWindow(QMainWindow):
         QMessageBox.about(self, "About SpleenScope",
                           "SpleenScope: CT/MR viewer and spleen segmentation.\n"
                           "Not a medical device.")
+
+
+def _scrolling(widget: QWidget) -> QScrollArea:
+    """``widget`` in a frameless, resizable scroll area (vertical scrolling only when
+    the dock is shorter than the panel wants)."""
+    area = QScrollArea()
+    area.setObjectName("dock_scroll")
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarAsNeeded)
+    area.setWidget(widget)
+    area.setMinimumHeight(60)
+    return area
 
 
 def _mask_name(path: Path) -> str:

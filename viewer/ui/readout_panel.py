@@ -56,7 +56,11 @@ def format_readout(values: dict | None) -> str:
         ("Value", f"<b>{number}{unit}</b>"),
     ]
     for layer, label, name in values["labels"]:
-        rows.append((html.escape(layer), f"{label} · {html.escape(name)}"))
+        # the layer's (often long file) name goes small under the label, so the
+        # key column stays narrow in a 300-pixel dock
+        rows.append(("Label", f"<b>{label} · {html.escape(name)}</b><br>"
+                              f"<span style='color:#8a939e; font-size:11px'>"
+                              f"{html.escape(layer)}</span>"))
     if not values["labels"]:
         rows.append(("Label", "–"))
     return "<table>" + "".join(
