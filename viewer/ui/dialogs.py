@@ -33,6 +33,7 @@ SHORTCUTS: list[tuple[str, str]] = [
     ("M", "Show / hide the mask overlays"),
     ("O", "Mask as filled colour / outline"),
     ("L", "Link zoom across the three views"),
+    ("D, then left drag", "Distance ruler in mm (drag its ends to adjust); Shift+D clears"),
     ("Ctrl+O / Ctrl+D", "Open file / open DICOM folder"),
     ("Ctrl+M", "Open mask"),
     ("F1", "This list"),

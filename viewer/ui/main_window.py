@@ -506,6 +506,21 @@ class MainWindow(QMainWindow):
             self.image_panel.setVisible(False)
         self.maximized_view = view_name
 
+    def set_measure_mode(self, on: bool) -> None:
+        """Ruler mode: a left drag in any view draws a distance line (mm) on that
+        slice instead of moving the crosshair; a click still moves it."""
+        for view in self.views.values():
+            view.box.measure_mode = bool(on)
+        if self.act_measure.isChecked() != bool(on):
+            self.act_measure.setChecked(bool(on))
+        self.statusBar().showMessage(
+            "Ruler: drag in a view to measure; drag the ends to adjust; Shift+D clears"
+            if on else "", 5000)
+
+    def clear_rulers(self) -> None:
+        for view in self.views.values():
+            view.clear_rulers()
+
     def reset_views(self) -> None:
         for view in self.views.values():
             view.reset_zoom()
@@ -675,11 +690,18 @@ class MainWindow(QMainWindow):
         self.act_radiological = self._action(
             "Radiological convention (patient left on screen right)", self._set_radiological,
             checkable=True, checked=True)
+        self.act_measure = self._action("&Distance ruler (left drag draws, handles adjust)",
+                                        self.set_measure_mode, "D", checkable=True)
+        self.act_measure.setIconText("Ruler")
+        self.act_clear_rulers = self._action("Clear &rulers", self.clear_rulers, "Shift+D")
         self.act_toggle_mask = self._action("Show / hide &mask", self.toggle_overlays, "M")
         self.act_outline = self._action("Mask &outline / filled", self.toggle_outline, "O")
         for item in (self.act_maximize, self.act_reset, self.act_crosshair, self.act_link_zoom,
                      self.act_radiological):
             view_menu.addAction(item)
+        view_menu.addSeparator()
+        view_menu.addAction(self.act_measure)
+        view_menu.addAction(self.act_clear_rulers)
         view_menu.addSeparator()
         view_menu.addAction(self.act_toggle_mask)
         view_menu.addAction(self.act_outline)
@@ -709,7 +731,7 @@ class MainWindow(QMainWindow):
         for item in (self.act_open, self.act_open_folder, self.act_open_mask):
             self.toolbar.addAction(item)
         self.toolbar.addSeparator()
-        for item in (self.act_crosshair, self.act_link_zoom, self.act_reset):
+        for item in (self.act_crosshair, self.act_link_zoom, self.act_reset, self.act_measure):
             self.toolbar.addAction(item)
         self.toolbar.addSeparator()
 

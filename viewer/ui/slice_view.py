@@ -15,6 +15,7 @@ import pyqtgraph as pg
 from PyQt5.QtCore import QEvent, QRectF, Qt, pyqtSignal
 from PyQt5.QtWidgets import QFrame, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
+from viewer.measure import Ruler, format_length
 from viewer.overlay_render import LayerRenderer
 from viewer.overlays import OverlayLayer
 from viewer.slicing import VIEW_NAMES, ViewGeometry, gather_slice, slice_position_mm
@@ -105,6 +106,9 @@ class SliceView(QFrame):
         self._rect_pending = True
         self._overlay_items: dict[str, pg.ImageItem] = {}
         self._renderers: list[tuple[OverlayLayer, LayerRenderer]] = []
+        #: Distance rulers: (ruler, its line ROI, its length label); see viewer.measure.
+        self.rulers: list[tuple[Ruler, pg.LineSegmentROI, pg.TextItem]] = []
+        self._drawing: tuple[Ruler, pg.LineSegmentROI, pg.TextItem] | None = None
 
         self.canvas = _Canvas(self)
         self.box = SliceViewBox()
@@ -151,6 +155,7 @@ class SliceView(QFrame):
         self.box.zoomed.connect(lambda f: self.zoomed.emit(self.view, f))
         self.box.hovered.connect(self._hovered)
         self.box.double_clicked.connect(lambda: self.maximize_requested.emit(self.view))
+        self.box.measure_dragged.connect(self._measure_dragged)
         self.canvas.installEventFilter(self)
 
     def _make_label(self, style: str) -> QLabel:
@@ -181,6 +186,7 @@ class SliceView(QFrame):
         self.affine = np.asarray(affine, float)
         self.state = state
         self._index = -1
+        self.clear_rulers()
         if array is None or state is None:
             self.image_item.clear()
             for item in self._overlay_items.values():
@@ -309,6 +315,7 @@ class SliceView(QFrame):
                 self._rect_pending = False
             self.render_overlays()
             self._update_slice_texts()
+            self._show_rulers_of_slice()
         u, v = self.geometry_.voxel_to_view_point(self.state.cursor_voxel)
         self.vline.setPos(u)
         self.hline.setPos(v)
@@ -354,6 +361,68 @@ class SliceView(QFrame):
             return
         ijk = self.geometry_.view_point_to_voxel(point[0], point[1], self._index)
         self.hovered_voxel.emit(self.view, ijk)
+
+    # ----------------------------------------------------------------- rulers
+    def _measure_dragged(self, start, here, finished: bool) -> None:
+        if self.state is None or self._index < 0:
+            return
+        if self._drawing is None:
+            ruler = Ruler(self.view, self._index, tuple(start), tuple(here))
+            self._drawing = self._add_ruler_items(ruler)
+        ruler, roi, _text = self._drawing
+        roi.movePoint(roi.getHandles()[1], pg.Point(*here), finish=False)
+        if finished:
+            self._drawing = None
+            if ruler.length_mm(self.geometry_, self.affine) < 0.5:  # a click, not a line
+                self.remove_ruler(ruler)
+            else:
+                log.info("ruler in %s: %s", self.view, format_length(
+                    ruler.length_mm(self.geometry_, self.affine)))
+
+    def add_ruler(self, start, end) -> Ruler:
+        """A ruler on the current slice between two view-mm points (also for tests)."""
+        ruler = Ruler(self.view, self._index, tuple(start), tuple(end))
+        self._add_ruler_items(ruler)
+        return ruler
+
+    def _add_ruler_items(self, ruler: Ruler):
+        roi = pg.LineSegmentROI([ruler.start, ruler.end], pen=pg.mkPen("#ffd75e", width=2),
+                                hoverPen=pg.mkPen("#fff2b0", width=2))
+        roi.setZValue(200)
+        text = pg.TextItem("", color="#ffd75e", anchor=(0, 1), fill=pg.mkBrush(0, 0, 0, 140))
+        text.setZValue(201)
+        self.box.addItem(roi, ignoreBounds=True)
+        self.box.addItem(text, ignoreBounds=True)
+        entry = (ruler, roi, text)
+        self.rulers.append(entry)
+        roi.sigRegionChanged.connect(lambda _roi, e=entry: self._ruler_moved(e))
+        self._ruler_moved(entry)
+        return entry
+
+    def _ruler_moved(self, entry) -> None:
+        ruler, roi, text = entry
+        a, b = (roi.mapToParent(handle.pos()) for handle in roi.getHandles()[:2])
+        ruler.start, ruler.end = (a.x(), a.y()), (b.x(), b.y())
+        if self.state is None:
+            return
+        text.setText(format_length(ruler.length_mm(self.geometry_, self.affine)))
+        text.setPos(b.x(), b.y())
+
+    def remove_ruler(self, ruler: Ruler) -> None:
+        for entry in [e for e in self.rulers if e[0] is ruler]:
+            self.rulers.remove(entry)
+            self.box.removeItem(entry[1])
+            self.box.removeItem(entry[2])
+
+    def clear_rulers(self) -> None:
+        self._drawing = None
+        for ruler, _roi, _text in list(self.rulers):
+            self.remove_ruler(ruler)
+
+    def _show_rulers_of_slice(self) -> None:
+        for ruler, roi, text in self.rulers:
+            roi.setVisible(ruler.index == self._index)
+            text.setVisible(ruler.index == self._index)
 
     def view_point_of_voxel(self, ijk) -> tuple[float, float]:
         """View-box mm of a voxel (for tests and tools that click on a voxel)."""

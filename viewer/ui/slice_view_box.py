@@ -1,6 +1,6 @@
 """The pyqtgraph ViewBox of one slice view: turns mouse gestures into intentions.
 
-Left click/drag moves the cursor, Shift+left drag changes window/level, right drag
+Left click/drag moves the cursor (in ruler mode a left drag draws a distance line), Shift+left drag changes window/level, right drag
 zooms around the press point, middle drag (or Space + left drag) pans, the wheel
 steps slices and Ctrl+wheel zooms around the mouse. The box only emits signals; the
 slice view and the main window decide what they mean.
@@ -25,10 +25,13 @@ class SliceViewBox(pg.ViewBox):
     zoomed = pyqtSignal(float)  # scale factor applied (for linked zoom)
     hovered = pyqtSignal(object)  # (u, v) view mm, or None when the mouse left
     double_clicked = pyqtSignal()
+    #: Ruler mode: left drag draws a distance line (start, current point in view mm, done).
+    measure_dragged = pyqtSignal(object, object, bool)
 
     def __init__(self) -> None:
         super().__init__(lockAspect=True, enableMenu=False, invertY=False)
         self.space_held = False
+        self.measure_mode = False
         self.setMouseEnabled(x=True, y=True)
 
     # ------------------------------------------------------------ helpers
@@ -57,6 +60,11 @@ class SliceViewBox(pg.ViewBox):
             here = self.mapSceneToView(ev.scenePos())
             before = self.mapSceneToView(ev.lastScenePos())
             self.translateBy(x=before.x() - here.x(), y=before.y() - here.y())
+        elif button == Qt.LeftButton and self.measure_mode and not modifiers & Qt.ShiftModifier:
+            start = self.mapSceneToView(ev.buttonDownScenePos())
+            here = self.mapSceneToView(ev.scenePos())
+            self.measure_dragged.emit((start.x(), start.y()), (here.x(), here.y()),
+                                      bool(ev.isFinish()))
         elif button == Qt.LeftButton and modifiers & Qt.ShiftModifier:
             delta = ev.scenePos() - ev.lastScenePos()
             self.window_dragged.emit(delta.x(), delta.y())
