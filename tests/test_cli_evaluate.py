@@ -76,3 +76,16 @@ def test_single_folder_reports_volumes_only(tmp_path, capsys):
     assert main(["evaluate", str(preds), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["cases"][0]["volume_pred_ml"] == pytest.approx(10.0)
+
+
+def test_pair_csv_has_one_row(tmp_path, capsys):
+    pred = write_box(tmp_path / "pred.nii.gz", (0, 0, 0), (10, 10, 10))
+    ref = write_box(tmp_path / "ref.nii.gz", (5, 0, 0), (15, 10, 10))
+    table = tmp_path / "table.csv"
+    assert main(["evaluate", str(pred), str(ref), "--csv", str(table)]) == 0
+    rows = list(csv.DictReader(table.open()))
+    assert len(rows) == 1 and rows[0]["case"] == "pred.nii.gz"
+    assert float(rows[0]["dice"]) == pytest.approx(0.5)
+    assert main(["evaluate", str(pred), str(ref), "--csv", str(tmp_path / "no" / "t.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cannot write the table" in err

@@ -105,3 +105,27 @@ def test_corrupt_model_file_exits_2_with_one_line(tmp_path):
     assert len(lines) == 1 and "broken.pt" in lines[0] and "model" in lines[0]
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "m.nii.gz").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([], "the following arguments are required"),
+        (["IN", "-o", "mask.txt"], "must end in .nii, .nii.gz or .dcm"),
+        (["IN", "-o", "m.nii.gz", "--probabilities", "p.npy"], "probability map must end"),
+        (["IN", "-o", "m.nii.gz", "--batch-size", "0"], "--batch-size must be at least 1"),
+        (["IN", "-o", "m.nii.gz", "--axis", "oblique"], "invalid choice"),
+    ],
+)
+def test_bad_command_lines_are_one_line_exit_2(tmp_path, args, message):
+    phantom = make_phantom(spacing=(4.0, 4.0, 4.0), field_of_view_mm=(200, 160, 80))
+    source = tmp_path / "case.nii.gz"
+    nib.save(phantom.image, source)
+    args = [str(source) if a == "IN" else str(tmp_path / a) if "." in a else a for a in args]
+    done = subprocess.run(
+        [sys.executable, str(REPO / "main.py"), "segment", *args],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], done.stderr

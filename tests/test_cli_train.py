@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from segmentation.model_file import load_model
 from tests.seg_support import REPO, TINY_TRAIN_ARGS, phantom_dataset
 
@@ -99,3 +101,43 @@ def test_bad_data_gives_one_error_event(tmp_path):
     assert len(lines) == 1
     event = json.loads(lines[0])
     assert event["event"] == "error" and "imagesTr" in event["message"]
+
+
+def test_2p5d_context_slices_reach_the_model_file(tmp_path):
+    data = phantom_dataset(tmp_path / "data")
+    model = tmp_path / "context.pt"
+    done = subprocess.run(
+        spleenscope(
+            "train", str(data), "-o", str(model), "--context-slices", "1", *TINY_TRAIN_ARGS
+        ),
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = load_model(model)
+    assert loaded.config.context_slices == 1 and loaded.config.in_channels == 3
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--epochs", "x"], "invalid int value"),
+        (["--epochs", "0"], "--epochs must be at least 1"),
+        (["--val-fraction", "1"], "--val-fraction must be at least 0 and below 1"),
+        (["--context-slices", "-1"], "--context-slices must be between 0 and 5"),
+    ],
+)
+def test_bad_settings_are_one_line_exit_2(tmp_path, args, message):
+    data = phantom_dataset(tmp_path / "data", cases=1)
+    done = subprocess.run(
+        spleenscope("train", str(data), "-o", str(tmp_path / "m.pt"), *args),
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr
+    assert not (tmp_path / "m.pt").exists()

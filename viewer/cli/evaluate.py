@@ -15,6 +15,8 @@ import math
 import sys
 from pathlib import Path
 
+from viewer.cli.segment import one_line_usage_errors
+
 CSV_COLUMNS = (
     "case",
     "dice",
@@ -44,7 +46,9 @@ def add_parser(subparsers) -> None:
         default=None,
         help="reference mask or folder (same case names); optional for a folder",
     )
-    p.add_argument("--csv", type=Path, default=None, help="write the per-case table (folder mode)")
+    p.add_argument(
+        "--csv", type=Path, default=None, help="write the per-case table (one row for two files)"
+    )
     p.add_argument(
         "--outlier-ml",
         type=float,
@@ -59,6 +63,7 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(run=run)
+    one_line_usage_errors(p)
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -67,11 +72,28 @@ def _fmt(value, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    from viewer.errors import SpleenScopeError
+
+    try:
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+    except OSError as error:
+        raise SpleenScopeError(
+            f"{path}: cannot write the table ({error.strerror}); choose a writable path"
+        ) from None
+
+
 def _run_pair(args) -> int:
     from segmentation.config import axis_index
     from segmentation.evaluation import evaluate_pair
 
     row = evaluate_pair(args.pred, args.ref, axis_index(args.axis))
+    row.setdefault("case", args.pred.name)
+    if args.csv:
+        _write_csv(args.csv, [row])
     if args.json:
         print(json.dumps(row))
         return 0
@@ -110,10 +132,7 @@ def _run_folders(args) -> int:
     finally:
         bar.close()
     if args.csv:
-        with open(args.csv, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(report.rows)
+        _write_csv(args.csv, report.rows)
     if args.json:
         print(json.dumps(report.as_dict()))
         return 0

@@ -22,7 +22,10 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("input", type=Path, help="NIfTI file, DICOM file, or folder of DICOM files")
     p.add_argument(
-        "-o", "--output", type=Path, required=True,
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
         help="mask to write (.nii.gz; .dcm writes a DICOM SEG when IN is DICOM)",
     )
     p.add_argument(
@@ -57,11 +60,41 @@ def add_parser(subparsers) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(run=run)
+    one_line_usage_errors(p)
+
+
+def one_line_usage_errors(parser: argparse.ArgumentParser) -> None:
+    """Make argparse report a bad command line in one line (exit 2), like every other error.
+
+    argparse prints the whole usage block before its message; scripts and the
+    in-app dialogs read the last line, and a person needs only the message and
+    where to find help.
+    """
+
+    def error(message: str):
+        parser.exit(2, f"{parser.prog}: error: {message}; see {parser.prog} --help\n")
+
+    parser.error = error  # type: ignore[method-assign]
+
+
+def _name_ends(path: Path, endings: tuple[str, ...]) -> bool:
+    return path.name.lower().endswith(endings)
 
 
 def _check_outputs(args) -> None:
     from viewer.errors import SpleenScopeError
 
+    if not _name_ends(args.output, (".nii", ".nii.gz", ".dcm")):
+        raise SpleenScopeError(
+            f"{args.output.name}: the output must end in .nii, .nii.gz or .dcm (DICOM SEG)"
+        )
+    if args.probabilities is not None and not _name_ends(args.probabilities, (".nii", ".nii.gz")):
+        raise SpleenScopeError(
+            f"{args.probabilities.name}: the probability map must end in .nii or .nii.gz"
+        )
+    for option, value in (("--batch-size", args.batch_size), ("--threads", args.threads)):
+        if value is not None and value < 1:
+            raise SpleenScopeError(f"{option} must be at least 1")
     source = args.input.resolve()
     for out in (args.output, args.probabilities):
         if out is None:
@@ -119,9 +152,15 @@ def run(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     if as_seg:
-        for notice in save_mask_as_dicom_seg(volume, result.mask, args.input, args.output,
-                                             {1: "Spleen"}, algorithm=result.model_name,
-                                             overwrite=args.overwrite):
+        for notice in save_mask_as_dicom_seg(
+            volume,
+            result.mask,
+            args.input,
+            args.output,
+            {1: "Spleen"},
+            algorithm=result.model_name,
+            overwrite=args.overwrite,
+        ):
             print(f"note: {notice}", file=sys.stderr)
         written = args.output
     else:
@@ -145,6 +184,8 @@ def run(args: argparse.Namespace) -> int:
         f"spleen volume: {m.volume_ml:.1f} mL ({m.voxels} voxels), craniocaudal "
         f"{m.craniocaudal_mm:.0f} mm"
     )
+    if m.voxels == 0:
+        print("note: no spleen found; check that IN is an abdominal CT (the model is CT only)")
     if m.splenomegaly:
         print(f"splenomegaly: volume above the normal range ({m.reference_range_text})")
     if m.touches_scan_edge:

@@ -25,6 +25,8 @@ import signal
 import sys
 from pathlib import Path
 
+from viewer.cli.segment import one_line_usage_errors
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
@@ -81,9 +83,17 @@ def add_parser(subparsers) -> None:
     p.add_argument("--depth", type=int, default=4, help="UNet downsamplings")
     p.add_argument("--spacing", type=float, default=2.0, help="in-plane mm the network sees")
     p.add_argument("--patch-size", type=int, default=256, help="training crop in model pixels")
+    p.add_argument(
+        "--context-slices",
+        type=int,
+        default=0,
+        metavar="K",
+        help="2.5D input: K neighbouring slices on each side as extra channels (default 0)",
+    )
     p.add_argument("--threads", type=int, default=None, help="CPU threads")
     p.add_argument("--json", action="store_true", help="JSON lines on stdout")
     p.set_defaults(run=run)
+    one_line_usage_errors(p)
 
 
 class StopFlag:
@@ -169,12 +179,38 @@ def _cases(args):
     return cases
 
 
+def _check_numbers(args) -> None:
+    """Refuse settings that cannot train, in one line, before any data is read."""
+    from viewer.errors import SpleenScopeError
+
+    checks = (
+        (args.epochs >= 1, "--epochs must be at least 1"),
+        (args.batch_size >= 1, "--batch-size must be at least 1"),
+        (
+            args.steps_per_epoch is None or args.steps_per_epoch >= 1,
+            "--steps-per-epoch must be at least 1",
+        ),
+        (args.lr > 0, "--lr must be above 0"),
+        (0 <= args.val_fraction < 1, "--val-fraction must be at least 0 and below 1"),
+        (args.base_channels >= 1, "--base-channels must be at least 1"),
+        (1 <= args.depth <= 7, "--depth must be between 1 and 7"),
+        (args.spacing > 0, "--spacing must be above 0 mm"),
+        (args.patch_size >= 2**args.depth, "--patch-size must be at least 2**depth pixels"),
+        (0 <= args.context_slices <= 5, "--context-slices must be between 0 and 5"),
+        (args.threads is None or args.threads >= 1, "--threads must be at least 1"),
+    )
+    for ok, message in checks:
+        if not ok:
+            raise SpleenScopeError(message)
+
+
 def _train(args, progress, stop) -> int:
     from segmentation.training import TrainConfig, train
     from viewer.errors import SpleenScopeError
 
     if args.output.suffix != ".pt":
         raise SpleenScopeError(f"{args.output}: the model file name must end in .pt")
+    _check_numbers(args)
     config = TrainConfig(
         epochs=args.epochs,
         learning_rate=args.lr,
@@ -191,6 +227,7 @@ def _train(args, progress, stop) -> int:
         patch_size=args.patch_size,
         resume=args.resume,
         threads=args.threads,
+        context_slices=args.context_slices,
     )
     train(_cases(args), config, args.output, progress=progress, cancel=stop)
     return 0
