@@ -44,11 +44,31 @@ def postprocess(
     fill: bool = True,
 ) -> np.ndarray:
     """Probabilities (any float array) to a uint8 mask (1 = spleen) on the same grid."""
-    mask = np.asarray(probabilities) > threshold
-    if not mask.any():
-        return mask.astype(np.uint8)
+    full = np.asarray(probabilities) > threshold
+    out = np.zeros(full.shape, dtype=np.uint8)
+    if not full.any():
+        return out
+    # Components and holes cannot reach beyond the foreground's bounding box, so work in
+    # that box plus a one-voxel background margin (the margin keeps an object touching
+    # the box edge from having its concavities read as enclosed holes): same result,
+    # a fraction of the time on a 512 x 512 CT where the spleen covers a few percent.
+    box = foreground_box(full, margin=1)
+    mask = np.zeros(tuple(b.stop - b.start + 2 for b in box), dtype=bool)
+    inner = tuple(slice(1, b.stop - b.start + 1) for b in box)
+    mask[inner] = full[box]
     if keep_largest:
         mask = largest_component(mask)
     if fill:
         mask = fill_holes(mask, axis)
-    return mask.astype(np.uint8)
+    out[box] = mask[inner]
+    return out
+
+
+def foreground_box(mask: np.ndarray, margin: int = 0) -> tuple[slice, ...]:
+    """Slices of the smallest box holding every True voxel, grown by ``margin`` (clipped)."""
+    box = []
+    for axis in range(mask.ndim):
+        others = tuple(a for a in range(mask.ndim) if a != axis)
+        hits = np.flatnonzero(mask.any(axis=others))
+        box.append(slice(max(0, hits[0] - margin), min(mask.shape[axis], hits[-1] + 1 + margin)))
+    return tuple(box)
