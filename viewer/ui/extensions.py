@@ -26,6 +26,7 @@ INSTALLER_PATHS: list[str] = [
     "viewer.ui.segmentation_ui:install",  # segment, results, review, saving
 ]
 INSTALLER_PATHS.append("viewer.ui.training_ui:install")  # Training menu (issue 6)
+INSTALLER_PATHS.append("viewer.ui.edit_tools:install")  # Edit menu: paint/erase brush, undo
 
 
 def register(installer: Callable) -> Callable:

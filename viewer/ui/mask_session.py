@@ -79,6 +79,16 @@ class MaskSession(QObject):
             self.mode_changed.emit(self.mode)
         self._pair_changed()
 
+    def prediction_edited(self) -> None:
+        """The prediction array was corrected IN PLACE by hand (hook for
+        ``viewer/ui/edit_tools.py``): re-measure, mark unsaved, redraw, re-review."""
+        if self.prediction is None or self.window.volume is None:
+            return
+        self.measurements = measure_spleen(self.prediction, self.window.volume.affine)
+        self._set_dirty(True)
+        self.prediction_changed.emit()
+        self._pair_changed()
+
     def set_reference(self, mask: np.ndarray, name: str = "reference") -> None:
         volume = self.window.volume
         if volume is None:

@@ -1,0 +1,257 @@
+# ruff: noqa: F811 (pytest fixtures imported from tests.app_support)
+"""Correcting a mask in the real window: paint, erase, undo with the mouse on the sample CT.
+
+The edited mask is the sample CT's spleen label, loaded as the session's prediction
+(as a reviewer's prediction would be) or opened as a plain mask file. Strokes are
+real mouse events sent to a slice view's viewport; what is checked is what a
+reviewer relies on: the voxels under the stroke, the colour on screen, the volume
+in the results panel, the review's Dice, and undo giving back the exact mask.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PyQt5.QtCore import QEvent, QPointF, Qt
+from PyQt5.QtGui import QMouseEvent
+from PyQt5.QtWidgets import QApplication
+from scipy import ndimage
+
+from tests.app_support import (  # noqa: F401
+    answers,
+    ct_reference,
+    ct_volume,
+    isolated_home,
+    pixel,
+    rgb,
+    window,
+    with_volume,
+)
+from tests.conftest import sample_path
+
+RADIUS_MM = 6.0
+
+
+def _mouse(view, kind, ijk, button=Qt.NoButton, buttons=Qt.NoButton,
+           modifiers=Qt.NoModifier) -> None:
+    """One mouse event at voxel ``ijk`` straight to the view's viewport (Qt 5's QTest
+    moves carry no buttons)."""
+    pos = view.widget_pos_of_voxel(ijk)
+    event = QMouseEvent(kind, QPointF(pos), button, buttons, modifiers)
+    QApplication.sendEvent(view.canvas.viewport(), event)
+
+
+def _drag(view, start, end, steps: int = 12, modifiers=Qt.NoModifier) -> None:
+    left = Qt.LeftButton
+    start, end = np.asarray(start, float), np.asarray(end, float)
+    _mouse(view, QEvent.MouseButtonPress, start, left, left, modifiers)
+    for t in np.linspace(0.0, 1.0, steps + 1)[1:]:
+        time.sleep(0.002)
+        _mouse(view, QEvent.MouseMove, start + (end - start) * t, Qt.NoButton, left, modifiers)
+    _mouse(view, QEvent.MouseButtonRelease, end, left, Qt.NoButton, modifiers)
+    QApplication.processEvents()
+
+
+def _empty_spot(mask2d: np.ndarray, near, clearance_voxels: float) -> tuple[int, int]:
+    """The background voxel nearest ``near`` with at least ``clearance`` voxels of
+    background around it (so a stroke there paints only new voxels)."""
+    distance = ndimage.distance_transform_edt(mask2d == 0)
+    candidates = np.argwhere(distance > clearance_voxels)
+    best = candidates[np.argmin(((candidates - np.asarray(near)) ** 2).sum(axis=1))]
+    return int(best[0]), int(best[1])
+
+
+def _keep_screenshot(window, name: str, tmp_path: Path) -> Path:
+    """Save the window grab (under $SPLEENSCOPE_TEST_SCREENSHOTS too, to look at)."""
+    path = tmp_path / name
+    assert window.save_screenshot(path)
+    target = os.environ.get("SPLEENSCOPE_TEST_SCREENSHOTS")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        window.save_screenshot(Path(target) / name)
+    return path
+
+
+def _is_grey(color) -> bool:
+    r, g, b = rgb(color)
+    return max(r, g, b) - min(r, g, b) < 12
+
+
+def _is_prediction_colour(color) -> bool:
+    """Amber over the image: red > green > blue, clearly not grey."""
+    r, g, b = rgb(color)
+    return r > g > b and r - b > 60
+
+
+@pytest.fixture
+def editing(qtbot, window, ct_volume, ct_reference):
+    """The window on the sample CT with its spleen label as the session's prediction."""
+    with_volume(qtbot, window, ct_volume)
+    window.mask_session.set_prediction(ct_reference.copy(), source="file", name="label",
+                                       dirty=False)
+    QApplication.processEvents()
+    return window
+
+
+def test_paint_stroke_in_axial_view_edits_the_prediction_and_undo_restores(
+        qtbot, editing, ct_volume, ct_reference, tmp_path):
+    window, session, tool = editing, editing.mask_session, editing.edit_tool
+    assert tool.current_target().layer_name is None  # the prediction is what gets edited
+    assert tool.editor.labels is session.prediction
+    view = window.views["axial"]
+    k = view.slice_index
+    spleen = np.argwhere(ct_reference[:, :, k]).mean(axis=0)
+    dx, dy = ct_volume.spacing[:2]
+    radius_voxels = RADIUS_MM / dx
+    i0, j0 = _empty_spot(ct_reference[:, :, k], spleen, radius_voxels + 25)
+    start, end = (i0 - 10, j0, k), (i0 + 10, j0, k)
+    before_ml = session.measurements.volume_ml
+    colour_before = pixel(view, (i0, j0, k))
+    assert _is_grey(colour_before)
+
+    tool.set_tool("paint")
+    tool.set_radius(RADIUS_MM)
+    _drag(view, start, end)
+
+    edited = session.prediction
+    assert edited[i0 - 10:i0 + 11, j0, k].all()  # every voxel along the stroke
+    added = int(edited.sum()) - int(ct_reference.sum())
+    # a stadium: a disc of radius r plus a 2r-wide band of the stroke's length (mm^2)
+    expected = (math.pi * RADIUS_MM**2 + 2 * RADIUS_MM * 20 * dx) / (dx * dy)
+    assert abs(added - expected) / expected < 0.06
+    assert np.array_equal(edited[:, :, np.arange(20) != k], ct_reference[:, :, np.arange(20) != k])
+    assert window.state.slice_index("axial") == k  # the crosshair did not move
+    # the session heard about it: unsaved, re-measured, the results panel shows it
+    assert session.dirty
+    voxel_ml = abs(np.linalg.det(ct_volume.affine[:3, :3])) / 1000.0
+    assert session.measurements.voxels == int(edited.sum())
+    assert session.measurements.volume_ml == pytest.approx(before_ml + added * voxel_ml)
+    assert window.results_panel.volume_label.text() == f"{session.measurements.volume_ml:.1f} mL"
+    # what the reviewer sees: the prediction's colour where there was plain tissue
+    assert _is_prediction_colour(pixel(view, (i0, j0, k)))
+    _mouse(view, QEvent.MouseMove, (i0 + 10, j0, k))  # the brush circle follows the mouse
+    outline = tool._outlines["axial"]
+    assert outline.isVisible()
+    assert outline.rect().width() == pytest.approx(2 * RADIUS_MM)
+    _keep_screenshot(window, "edit_paint_axial.png", tmp_path)
+
+    assert tool.act_undo.isEnabled()
+    tool.act_undo.trigger()
+    QApplication.processEvents()
+    assert np.array_equal(session.prediction, ct_reference)  # bit for bit
+    assert session.measurements.volume_ml == pytest.approx(before_ml)
+    assert _is_grey(pixel(view, (i0, j0, k)))
+    tool.act_redo.trigger()
+    QApplication.processEvents()
+    assert int(session.prediction.sum()) == int(ct_reference.sum()) + added
+
+
+def test_erase_with_threshold_in_coronal_view_and_review_dice_updates(
+        qtbot, editing, ct_volume, ct_reference):
+    window, session, tool = editing, editing.mask_session, editing.edit_tool
+    session.set_reference(ct_reference.copy(), name="label")
+    qtbot.waitUntil(lambda: session.pair is not None, timeout=60000)
+    assert session.pair.evaluation.dice == pytest.approx(1.0)
+    view = window.views["coronal"]
+    centre = np.round(np.argwhere(ct_reference).mean(axis=0)).astype(int)
+    window.state.set_cursor_voxel(centre)
+    j = view.slice_index
+    assert j == centre[1]
+    tool.set_tool("erase")
+    tool.set_radius(8.0)
+    tool.panel.threshold.setChecked(True)
+    tool.panel.low.setValue(100)
+    tool.panel.high.setValue(400)
+    a, b = (centre[0] - 8, j, centre[2]), (centre[0] + 8, j, centre[2])
+    _drag(view, a, b)
+    removed = ct_reference.astype(bool) & ~session.prediction.astype(bool)
+    assert removed.any() and (np.argwhere(removed)[:, 1] == j).all()  # only this slice
+    hu = ct_volume.array[removed]
+    assert hu.min() >= 100 and hu.max() <= 400  # the threshold held
+    qtbot.waitUntil(lambda: session.pair is not None, timeout=60000)
+    assert session.pair.evaluation.dice < 1.0
+    assert session.pair.evaluation.dice == pytest.approx(
+        2 * session.prediction.sum() / (session.prediction.sum() + ct_reference.sum()))
+
+
+def test_mask_opened_from_file_is_edited_in_place(qtbot, window, ct_volume):
+    with_volume(qtbot, window, ct_volume)
+    layer = window.open_mask(sample_path("ct_spleen_dicom_organs.nii.gz"))
+    tool = window.edit_tool
+    target = tool.current_target()
+    assert target.layer_name == layer.name and tool.editor.labels is layer.labels
+    original = layer.labels.copy()
+    view = window.views["axial"]
+    k = view.slice_index
+    i0, j0 = _empty_spot(original[:, :, k], (256, 256), 12)
+    tool.set_tool("paint")
+    tool.set_radius(4.0)
+    tool.panel.label.setValue(5)  # liver
+    assert "liver" in tool.panel.label_name.text()
+    _drag(view, (i0, j0 - 3, k), (i0, j0 + 3, k), steps=4)
+    assert window.overlays.get(layer.name).labels is layer.labels
+    assert layer.labels[i0, j0, k] == 5
+    r, g, b = layer.colors[5]
+    shown = rgb(pixel(view, (i0, j0, k)))
+    assert shown != rgb(pixel(view, (i0, 500, k)))  # coloured, unlike the air outside
+    assert "edited" in tool.panel.status.text()
+    tool.undo()
+    assert np.array_equal(layer.labels, original)
+    assert not tool.act_undo.isEnabled() and tool.act_redo.isEnabled()
+    assert (r, g, b) == tuple(layer.colors[5])
+
+
+def test_new_empty_mask_keys_and_plain_drag_still_moves_the_crosshair(qtbot, window, ct_volume):
+    with_volume(qtbot, window, ct_volume)
+    tool, session = window.edit_tool, window.mask_session
+    assert tool.editor is None
+    view = window.views["axial"]
+    k = view.slice_index
+    # without a tool, a drag moves the crosshair as before
+    _drag(view, (100, 100, k), (200, 300, k))
+    assert np.allclose(window.state.cursor_voxel[:2], (200, 300), atol=1.0)
+    target = tool.new_empty_mask()
+    assert target is not None and session.prediction is not None
+    assert session.prediction.shape == ct_volume.shape and not session.prediction.any()
+    for key, expected in ((Qt.Key_B, "paint"), (Qt.Key_E, "erase")):
+        qtbot.keyClick(view.canvas, key)
+        assert tool.tool == expected
+    qtbot.keyClick(view.canvas, Qt.Key_B)
+    tool.set_radius(10.0)
+    qtbot.keyClick(view.canvas, Qt.Key_BracketRight)
+    assert tool.radius_mm == pytest.approx(12.5)
+    qtbot.keyClick(view.canvas, Qt.Key_BracketLeft)
+    assert tool.radius_mm == pytest.approx(10.0)
+    _mouse(view, QEvent.MouseButtonPress, (256, 256, k), Qt.LeftButton, Qt.LeftButton)
+    _mouse(view, QEvent.MouseButtonRelease, (256, 256, k), Qt.LeftButton, Qt.NoButton)
+    QApplication.processEvents()
+    painted = int(session.prediction.sum())
+    dx, dy = ct_volume.spacing[:2]
+    assert abs(painted - math.pi * 100 / (dx * dy)) / (math.pi * 100 / (dx * dy)) < 0.05
+    assert np.allclose(window.state.cursor_voxel[:2], (200, 300), atol=1.0)
+    assert session.dirty and session.measurements.voxels == painted
+    # Shift+drag still sets window/level while the brush is on, and paints nothing
+    center_before = window.window_center_width
+    _drag(view, (100, 100, k), (160, 100, k), modifiers=Qt.ShiftModifier)
+    assert window.window_center_width != center_before
+    assert int(session.prediction.sum()) == painted
+    qtbot.keyClick(view.canvas, Qt.Key_Z, Qt.ControlModifier)
+    assert not session.prediction.any()
+    qtbot.keyClick(view.canvas, Qt.Key_Z, Qt.ControlModifier | Qt.ShiftModifier)
+    assert int(session.prediction.sum()) == painted
+    tool.set_tool(None)
+    assert tool.tool is None and not tool._outlines["axial"].isVisible()
+
+
+def test_edit_menu_lists_the_tools(window):
+    menu = window.menu("Edit")
+    shortcuts = {a.text(): a.shortcut().toString() for a in menu.actions() if a.text()}
+    assert shortcuts["Paint"] == "B" and shortcuts["Erase"] == "E"
+    assert shortcuts["Undo edit"] == "Ctrl+Z" and shortcuts["Redo edit"] == "Ctrl+Shift+Z"
+    assert shortcuts["Smaller brush"] == "[" and shortcuts["Larger brush"] == "]"
+    assert "New empty mask" in shortcuts

@@ -1,0 +1,671 @@
+"""Correcting a mask in the window: paint and erase brushes, fill holes, undo.
+
+The Edit menu and toolbar switch a brush on (Paint ``B``, Erase ``E``; ``[`` and
+``]`` resize it; Ctrl+Z / Ctrl+Shift+Z undo and redo). While a brush is on, a
+plain left press or drag in any slice view edits that view's CURRENT slice instead
+of moving the crosshair, and a circle of the brush's size follows the mouse.
+Shift+drag (window/level), Space+drag (pan), the right and middle buttons and the
+wheel keep their meaning, so a reviewer can scroll and window while correcting.
+
+The mouse is taken with an event filter on each view's viewport
+(``SliceView.canvas.viewport()``, public), installed after pyqtgraph's own, so
+the viewer's widgets need no hook: the filter consumes only the presses, drags and
+releases of a stroke and lets hover moves through (the readout keeps working).
+
+What is edited, in place: the segmentation session's prediction when there is one
+(what Save writes, what "Add case" uses, what the review compares), else a mask
+opened from a file (an overlay layer), else a new empty mask. After each stroke the
+session re-measures and re-reviews (``MaskSession.prediction_edited``) or the
+window redraws (``MainWindow.refresh_overlays``). During a drag only the views'
+overlay images are re-rendered, so painting keeps up with the hand.
+
+The editing itself is Qt-free: :class:`viewer.editing.MaskEditor`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from PyQt5.QtCore import QEvent, QObject, QPoint, QRectF, Qt
+from PyQt5.QtGui import QColor, QPen
+from PyQt5.QtWidgets import (
+    QAction,
+    QActionGroup,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGraphicsEllipseItem,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from viewer.editing import MaskEditor, plane_axes
+from viewer.overlays import OverlayLayer, label_colors, present_labels
+from viewer.review import (
+    AGREEMENT,
+    DIFFERENCE_LAYER,
+    FALSE_NEGATIVE,
+    FALSE_POSITIVE,
+    PREDICTION_COLOR,
+    PREDICTION_LAYER,
+    REVIEW_LAYERS,
+)
+from viewer.slicing import SLICE_AXIS
+
+log = logging.getLogger(__name__)
+
+PAINT, ERASE = "paint", "erase"
+DEFAULT_RADIUS_MM = 5.0
+RADIUS_RANGE_MM = (0.5, 100.0)
+#: ``]`` / ``[`` grow / shrink the brush by this factor (ITK-SNAP steps by a voxel;
+#: a factor feels the same at 1 mm and at 40 mm).
+RADIUS_STEP = 1.25
+#: Default "paint only where" window for CT: soft tissue and contrast-enhanced
+#: organ, excluding fat (about -100 HU), air and bone.
+CT_THRESHOLD_HU = (-50.0, 250.0)
+NEW_MASK_LAYER = "edited mask"
+ERASE_COLOR = (235, 235, 235)
+
+
+@dataclass
+class EditTarget:
+    """One mask the user may edit: its array (edited in place) and where it lives."""
+
+    key: str
+    title: str
+    labels: np.ndarray
+    layer_name: str | None  # None: the session's prediction
+
+
+@dataclass
+class _Stroke:
+    view: object  # SliceView
+    last_ij: tuple[float, float]
+
+
+class EditPanel(QWidget):
+    """Which mask, brush radius in mm, label, threshold range, and the edit buttons."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("edit_panel")
+        self.target = QComboBox()
+        self.target.setObjectName("edit_target")
+        self.target.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.new_mask_button = QPushButton("New empty mask")
+        self.new_mask_button.setObjectName("edit_new_mask")
+        self.promote_button = QPushButton("Use as prediction")
+        self.promote_button.setObjectName("edit_promote")
+        self.promote_button.setToolTip("Hand this mask to Save, review and the training set")
+        self.paint_button = QToolButton()
+        self.erase_button = QToolButton()
+        for button in (self.paint_button, self.erase_button):
+            button.setToolButtonStyle(Qt.ToolButtonTextOnly)
+            button.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
+        self.radius = QDoubleSpinBox()
+        self.radius.setObjectName("edit_radius")
+        self.radius.setRange(*RADIUS_RANGE_MM)
+        self.radius.setDecimals(1)
+        self.radius.setSingleStep(0.5)
+        self.radius.setSuffix(" mm")
+        self.radius.setValue(DEFAULT_RADIUS_MM)
+        self.radius.setToolTip("Brush radius in millimetres ( [ smaller, ] larger )")
+        self.label = QSpinBox()
+        self.label.setObjectName("edit_label")
+        self.label.setRange(1, 255)
+        self.label_name = QLabel("")
+        self.label_name.setObjectName("edit_label_name")
+        self.threshold = QGroupBox("Paint only where value is in")
+        self.threshold.setObjectName("edit_threshold")
+        self.threshold.setCheckable(True)
+        self.threshold.setChecked(False)
+        self.low = QDoubleSpinBox()
+        self.high = QDoubleSpinBox()
+        for box, name in ((self.low, "edit_threshold_low"), (self.high, "edit_threshold_high")):
+            box.setObjectName(name)
+            box.setDecimals(0)
+            box.setRange(-1e6, 1e6)
+        range_row = QHBoxLayout(self.threshold)
+        range_row.setContentsMargins(6, 4, 6, 4)
+        range_row.addWidget(self.low, 1)
+        range_row.addWidget(QLabel("to"))
+        range_row.addWidget(self.high, 1)
+        self.fill_button = QPushButton("Fill holes")
+        self.fill_button.setObjectName("edit_fill_holes")
+        self.undo_button = QToolButton()
+        self.redo_button = QToolButton()
+        self.status = QLabel("")
+        self.status.setObjectName("edit_status")
+        self.status.setWordWrap(True)
+        self.status.setStyleSheet("color: #8a939e; font-size: 11px;")
+
+        target_row = QHBoxLayout()
+        target_row.addWidget(self.new_mask_button)
+        target_row.addWidget(self.promote_button)
+        tools = QHBoxLayout()
+        tools.addWidget(self.paint_button)
+        tools.addWidget(self.erase_button)
+        label_row = QHBoxLayout()
+        label_row.addWidget(self.label)
+        label_row.addWidget(self.label_name, 1)
+        form = QFormLayout()
+        form.setContentsMargins(0, 0, 0, 0)
+        form.addRow("Mask", self.target)
+        form.addRow("", target_row)
+        form.addRow("Tool", tools)
+        form.addRow("Radius", self.radius)
+        form.addRow("Label", label_row)
+        history = QHBoxLayout()
+        history.addWidget(self.fill_button, 1)
+        history.addWidget(self.undo_button)
+        history.addWidget(self.redo_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(form)
+        layout.addWidget(self.threshold)
+        layout.addLayout(history)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+
+    def threshold_range(self) -> tuple[float, float] | None:
+        if not self.threshold.isChecked():
+            return None
+        return (self.low.value(), self.high.value())
+
+
+class MaskEditTool(QObject):
+    """The Edit menu, the brush in the slice views, and the undo history of one window."""
+
+    def __init__(self, window) -> None:
+        super().__init__(window)
+        self.window = window
+        self.tool: str | None = None
+        self.editor: MaskEditor | None = None
+        self._editor_key: str | None = None
+        self._stroke: _Stroke | None = None
+        self._targets: list[EditTarget] = []
+        self._outlines: dict[str, QGraphicsEllipseItem] = {}
+        self._views_by_viewport = {}
+        self.panel = EditPanel()
+        self.dock = window.add_dock(self.panel, "Edit mask", Qt.LeftDockWidgetArea)
+        self.dock.hide()
+        self._build_actions()
+        self._wire_panel()
+        for view in window.views.values():
+            viewport = view.canvas.viewport()
+            viewport.installEventFilter(self)
+            self._views_by_viewport[viewport] = view
+            outline = QGraphicsEllipseItem()
+            outline.setZValue(200)
+            outline.setVisible(False)
+            view.box.addItem(outline, ignoreBounds=True)
+            self._outlines[view.view] = outline
+        window.volume_changed.connect(self._volume_changed)
+        window.overlays_changed.connect(self.refresh_targets)
+        session = self.session
+        if session is not None:
+            session.prediction_changed.connect(self.refresh_targets)
+            session.dirty_changed.connect(lambda _dirty: self._update_status())
+        self._volume_changed(window.volume)
+
+    # ------------------------------------------------------------------ set-up
+    @property
+    def session(self):
+        """The segmentation tool's MaskSession, when that extension is installed."""
+        return getattr(self.window, "mask_session", None)
+
+    def _build_actions(self) -> None:
+        window = self.window
+
+        def action(text, name, shortcut=None, checkable=False, tip=""):
+            act = QAction(text, window)
+            act.setObjectName(name)
+            if shortcut:
+                act.setShortcut(shortcut)
+            act.setCheckable(checkable)
+            act.setToolTip(f"{tip or text} ({shortcut})" if shortcut else (tip or text))
+            window.addAction(act)
+            return act
+
+        self.act_paint = action("Paint", "act_edit_paint", "B", True,
+                                "Paint brush: left drag paints on the slice")
+        self.act_erase = action("Erase", "act_edit_erase", "E", True,
+                                "Eraser: left drag erases on the slice")
+        group = QActionGroup(self)
+        group.setExclusionPolicy(QActionGroup.ExclusionPolicy.ExclusiveOptional)
+        group.addAction(self.act_paint)
+        group.addAction(self.act_erase)
+        self.act_paint.toggled.connect(lambda on: self._tool_toggled(PAINT, on))
+        self.act_erase.toggled.connect(lambda on: self._tool_toggled(ERASE, on))
+        self.act_smaller = action("Smaller brush", "act_edit_smaller", "[")
+        self.act_bigger = action("Larger brush", "act_edit_bigger", "]")
+        self.act_smaller.triggered.connect(lambda: self.scale_radius(1.0 / RADIUS_STEP))
+        self.act_bigger.triggered.connect(lambda: self.scale_radius(RADIUS_STEP))
+        self.act_undo = action("Undo edit", "act_edit_undo", "Ctrl+Z")
+        self.act_redo = action("Redo edit", "act_edit_redo", "Ctrl+Shift+Z")
+        self.act_undo.triggered.connect(lambda: self.undo())
+        self.act_redo.triggered.connect(lambda: self.redo())
+        self.act_fill = action("Fill holes on this slice", "act_edit_fill",
+                               tip="Fill holes enclosed by the label on the active view's slice")
+        self.act_fill.triggered.connect(lambda: self.fill_holes())
+        self.act_new = action("New empty mask", "act_edit_new")
+        self.act_new.triggered.connect(lambda: self.new_empty_mask())
+
+        menu = window.menu("&Edit")
+        for act in (self.act_paint, self.act_erase, self.act_smaller, self.act_bigger):
+            menu.addAction(act)
+        menu.addSeparator()
+        for act in (self.act_undo, self.act_redo, self.act_fill):
+            menu.addAction(act)
+        menu.addSeparator()
+        menu.addAction(self.act_new)
+        menu.addAction(self.dock.toggleViewAction())
+        self.menu = menu
+        bar = window.toolbar
+        bar.addSeparator()
+        for act in (self.act_paint, self.act_erase, self.act_undo, self.act_redo):
+            bar.addAction(act)
+
+    def _wire_panel(self) -> None:
+        panel = self.panel
+        panel.paint_button.setDefaultAction(self.act_paint)
+        panel.erase_button.setDefaultAction(self.act_erase)
+        panel.undo_button.setDefaultAction(self.act_undo)
+        panel.redo_button.setDefaultAction(self.act_redo)
+        panel.fill_button.clicked.connect(lambda: self.fill_holes())
+        panel.new_mask_button.clicked.connect(lambda: self.new_empty_mask())
+        panel.promote_button.clicked.connect(lambda: self.use_as_prediction())
+        panel.target.currentIndexChanged.connect(lambda _i: self._target_chosen())
+        panel.radius.valueChanged.connect(lambda _v: self._update_outline_size())
+        panel.label.valueChanged.connect(lambda _v: self._show_label())
+
+    # ---------------------------------------------------------------- targets
+    def refresh_targets(self) -> None:
+        """List the editable masks; keep the chosen one, else prefer the prediction."""
+        window, session = self.window, self.session
+        targets: list[EditTarget] = []
+        if window.volume is not None:
+            if session is not None and session.prediction is not None:
+                name = session.prediction_name or session.source or "prediction"
+                targets.append(EditTarget("prediction", f"Prediction ({name})",
+                                          session.prediction, None))
+            for layer in window.overlays:
+                if layer.name not in REVIEW_LAYERS:
+                    targets.append(EditTarget(f"layer:{layer.name}", f"Mask: {layer.name}",
+                                              layer.labels, layer.name))
+        combo = self.panel.target
+        previous = combo.currentData()
+        self._targets = targets
+        combo.blockSignals(True)
+        combo.clear()
+        for target in targets:
+            combo.addItem(target.title, target.key)
+        if not targets:
+            combo.addItem("(no mask: New empty mask)", None)
+        keys = [t.key for t in targets]
+        combo.setCurrentIndex(keys.index(previous) if previous in keys else 0)
+        combo.blockSignals(False)
+        self._target_chosen()
+
+    def current_target(self) -> EditTarget | None:
+        key = self.panel.target.currentData()
+        return next((t for t in self._targets if t.key == key), None)
+
+    def _target_chosen(self) -> None:
+        target = self.current_target()
+        if target is None or self.window.volume is None:
+            self._set_editor(None)
+        elif (self.editor is None or self._editor_key != target.key
+              or self.editor.labels is not target.labels):
+            # a different array (a new prediction replaces the old one): new history
+            volume = self.window.volume
+            self._set_editor(MaskEditor(target.labels, volume.spacing, volume.array), target.key)
+        is_layer = target is not None and target.layer_name is not None
+        self.panel.label.setEnabled(is_layer)
+        if not is_layer:
+            self.panel.label.setValue(1)
+        layer = self.window.overlays.get(target.layer_name) if is_layer else None
+        self.panel.promote_button.setVisible(
+            self.session is not None and layer is not None
+            and present_labels(layer.labels) in ([], [1]))
+        self._show_label()
+        self._update_status()
+
+    def _set_editor(self, editor: MaskEditor | None, key: str | None = None) -> None:
+        if self._stroke is not None:
+            self._stroke = None
+        self.editor, self._editor_key = editor, key
+
+    def _label_color(self) -> tuple[int, int, int]:
+        target = self.current_target()
+        label = self.panel.label.value()
+        if target is None or target.layer_name is None:
+            return PREDICTION_COLOR
+        layer = self.window.overlays.get(target.layer_name)
+        if layer is not None and label in layer.colors:
+            return tuple(layer.colors[label])
+        return label_colors(label)[label]
+
+    def _show_label(self) -> None:
+        target = self.current_target()
+        label = self.panel.label.value()
+        name = "spleen"
+        if target is not None and target.layer_name is not None:
+            layer = self.window.overlays.get(target.layer_name)
+            name = layer.name_of(label) if layer is not None else ""
+        r, g, b = self._label_color()
+        self.panel.label_name.setText(
+            f"<span style='color:rgb({r},{g},{b})'>&#9632;</span> {name}")
+        self._update_outline_size()
+
+    # ---------------------------------------------------------------- actions
+    def _tool_toggled(self, tool: str, on: bool) -> None:
+        if on:
+            self.tool = tool
+            self.dock.show()
+            self.dock.raise_()
+        elif self.tool == tool:
+            self.tool = None
+        self._stroke = None
+        cursor = Qt.CrossCursor if self.tool else None
+        for viewport, view in self._views_by_viewport.items():
+            if cursor is None:
+                viewport.unsetCursor()
+                self._outlines[view.view].setVisible(False)
+            else:
+                viewport.setCursor(cursor)
+        self._update_outline_size()
+
+    def set_tool(self, tool: str | None) -> None:
+        """``"paint"``, ``"erase"`` or None (back to moving the crosshair)."""
+        if tool == PAINT:
+            self.act_paint.setChecked(True)
+        elif tool == ERASE:
+            self.act_erase.setChecked(True)
+        else:
+            self.act_paint.setChecked(False)
+            self.act_erase.setChecked(False)
+
+    @property
+    def radius_mm(self) -> float:
+        return self.panel.radius.value()
+
+    def set_radius(self, radius_mm: float) -> None:
+        self.panel.radius.setValue(radius_mm)
+
+    def scale_radius(self, factor: float) -> None:
+        self.set_radius(round(self.radius_mm * factor * 2) / 2 or RADIUS_RANGE_MM[0])
+
+    def new_empty_mask(self) -> EditTarget | None:
+        """A zero mask on the volume's grid: the session's prediction when there is a
+        session (so Save and "Add case" work on it), else an overlay layer."""
+        window, session = self.window, self.session
+        volume = window.volume
+        if volume is None:
+            window.show_error("Open an image first, then draw its mask.", "No image")
+            return None
+        zeros = np.zeros(volume.shape, np.uint8)
+        if session is not None:
+            guard = getattr(session, "guard", None)
+            if session.dirty and guard is not None and not guard():
+                return None
+            session.set_prediction(zeros, source="manual", name="drawn by hand", dirty=False)
+            key = "prediction"
+        else:
+            window.set_overlay(OverlayLayer(NEW_MASK_LAYER, zeros, colors={1: PREDICTION_COLOR},
+                                            label_names={1: "spleen"}))
+            key = f"layer:{NEW_MASK_LAYER}"
+        self.refresh_targets()
+        combo = self.panel.target
+        combo.setCurrentIndex(max(combo.findData(key), 0))
+        return self.current_target()
+
+    def use_as_prediction(self) -> None:
+        """Hand a binary mask opened from a file to the session (Save, review, training set)."""
+        target, session = self.current_target(), self.session
+        if target is None or target.layer_name is None or session is None:
+            return
+        guard = getattr(session, "guard", None)
+        if session.dirty and guard is not None and not guard():
+            return
+        edited = self.editor is not None and self.editor.changed > 0
+        session.set_prediction(target.labels, source="file", name=target.layer_name,
+                               dirty=edited)
+        self.window.remove_overlay(target.layer_name)
+        combo = self.panel.target
+        combo.setCurrentIndex(max(combo.findData("prediction"), 0))
+
+    def undo(self) -> bool:
+        if self.editor is None or self._stroke is not None or self.editor.undo() is None:
+            return False
+        self._after_edit()
+        return True
+
+    def redo(self) -> bool:
+        if self.editor is None or self._stroke is not None or self.editor.redo() is None:
+            return False
+        self._after_edit()
+        return True
+
+    def fill_holes(self, view_name: str | None = None) -> int:
+        """Fill holes of the label on the current slice of ``view_name`` (the active view)."""
+        window = self.window
+        view = window.views.get(view_name or window.active_view)
+        if self.editor is None or view is None or view.state is None:
+            return 0
+        filled = self.editor.fill_holes_in_slice(SLICE_AXIS[view.view], view.slice_index,
+                                                 self.panel.label.value())
+        window.statusBar().showMessage(
+            f"Filled {filled:,} voxels on {view.view} slice {view.slice_index + 1}", 4000)
+        if filled:
+            self._after_edit()
+        return filled
+
+    # ------------------------------------------------------------------ mouse
+    def eventFilter(self, obj, ev) -> bool:
+        view = self._views_by_viewport.get(obj)
+        if view is None:
+            return False
+        kind = ev.type()
+        if kind == QEvent.Leave:
+            self._outlines[view.view].setVisible(False)
+            return False
+        if self.tool is None:
+            return False
+        if kind in (QEvent.MouseButtonPress, QEvent.MouseButtonDblClick):
+            plain = not ev.modifiers() & (Qt.ShiftModifier | Qt.ControlModifier | Qt.AltModifier)
+            if ev.button() != Qt.LeftButton or not plain or view.box.space_held:
+                return False
+            return self._press(view, ev.pos())
+        if kind == QEvent.MouseMove:
+            self._show_outline(view, ev.pos())
+            if self._stroke is not None and self._stroke.view is view:
+                if ev.buttons() & Qt.LeftButton:
+                    self._drag(view, ev.pos())
+                return True
+            return False
+        if kind == QEvent.MouseButtonRelease and self._stroke is not None:
+            if ev.button() == Qt.LeftButton:
+                self._drag(view, ev.pos())
+                self._release()
+            return True
+        return False
+
+    def _plane_point(self, view, pos: QPoint) -> tuple[float, float]:
+        """Continuous in-plane voxel indices (slice axes in increasing order) under ``pos``."""
+        scene = view.canvas.mapToScene(pos)
+        point = view.box.mapSceneToView(scene)
+        ijk = view.geometry_.view_point_to_voxel(point.x(), point.y(), view.slice_index)
+        a, b = plane_axes(SLICE_AXIS[view.view])
+        return float(ijk[a]), float(ijk[b])
+
+    def _press(self, view, pos: QPoint) -> bool:
+        window = self.window
+        if window.volume is None or view.state is None:
+            return False
+        if self.editor is None:
+            window.statusBar().showMessage(
+                "No mask to edit: Edit ▸ New empty mask, segment, or open a mask", 5000)
+            return True
+        target = self.current_target()
+        layer = self.window.overlays.get(target.layer_name) if target.layer_name else None
+        if layer is not None and self.tool == PAINT:
+            label = self.panel.label.value()  # a label new to the layer needs a colour
+            layer.colors.setdefault(label, label_colors(label)[label])
+        ij = self._plane_point(view, pos)
+        self.editor.begin_stroke(self.tool or PAINT)
+        self._stroke = _Stroke(view, ij)
+        self._dab(view, ij, ij)
+        return True
+
+    def _drag(self, view, pos: QPoint) -> None:
+        stroke = self._stroke
+        if stroke is None:
+            return
+        ij = self._plane_point(view, pos)
+        if ij != stroke.last_ij:
+            self._dab(view, stroke.last_ij, ij)
+            stroke.last_ij = ij
+
+    def _dab(self, view, start, end) -> None:
+        editor = self.editor
+        axis = SLICE_AXIS[view.view]
+        threshold = self.panel.threshold_range()
+        if start == end:
+            if self.tool == ERASE:
+                editor.erase(axis, view.slice_index, end, self.radius_mm, threshold=threshold)
+            else:
+                editor.paint(axis, view.slice_index, end, self.radius_mm,
+                             label=self.panel.label.value(), threshold=threshold)
+        else:
+            editor.paint_line(axis, view.slice_index, start, end, self.radius_mm,
+                              label=self.panel.label.value(), erase=self.tool == ERASE,
+                              threshold=threshold)
+        self._redraw_live()
+
+    def _release(self) -> None:
+        self._stroke = None
+        if self.editor is not None and self.editor.end_stroke() is not None:
+            self._after_edit()
+
+    # ---------------------------------------------------------------- drawing
+    def _redraw_live(self) -> None:
+        """Show the changed voxels now: mirror them into the shown layers, re-render
+        the views whose slice crosses them (their overlay images only)."""
+        editor, target = self.editor, self.current_target()
+        region = editor.take_changed_region() if editor is not None else None
+        if region is None or target is None:
+            return
+        window = self.window
+        touched = [window.overlays.get(target.layer_name)] if target.layer_name else []
+        if target.layer_name is None:
+            touched = self._mirror_prediction(region)
+        if any(layer is not None and layer.mode == "outline" for layer in touched):
+            window.refresh_overlays()  # outlines are cached per slice: rebuild them
+            return
+        for view in window.views.values():
+            if view.state is None:
+                continue
+            along = region[SLICE_AXIS[view.view]]
+            if along.start <= view.slice_index < along.stop:
+                view.render_overlays()
+
+    def _mirror_prediction(self, region) -> list[OverlayLayer]:
+        """Copy the edited part of the prediction into the review's overlay layers
+        (they hold their own copies: binary prediction, difference map)."""
+        window, session = self.window, self.session
+        edited = session.prediction[region] > 0
+        layers = []
+        shown = window.overlays.get(PREDICTION_LAYER)
+        if shown is not None and shown.labels is not session.prediction:
+            shown.labels[region] = edited
+            layers.append(shown)
+        difference = window.overlays.get(DIFFERENCE_LAYER)
+        if difference is not None and session.reference is not None:
+            reference = session.reference[region] > 0
+            codes = np.zeros(edited.shape, np.uint8)
+            codes[edited & reference] = AGREEMENT
+            codes[edited & ~reference] = FALSE_POSITIVE
+            codes[~edited & reference] = FALSE_NEGATIVE
+            difference.labels[region] = codes
+            layers.append(difference)
+        return layers
+
+    def _after_edit(self) -> None:
+        """A stroke, undo, redo or fill ended: tell the session, redraw, update the panel."""
+        self._redraw_live()
+        target, session = self.current_target(), self.session
+        if target is not None and target.layer_name is None and session is not None:
+            session.prediction_edited()
+        else:
+            self.window.refresh_overlays()
+        self._update_status()
+
+    def _show_outline(self, view, pos: QPoint) -> None:
+        outline = self._outlines[view.view]
+        if view.state is None:
+            outline.setVisible(False)
+            return
+        point = view.box.mapSceneToView(view.canvas.mapToScene(pos))
+        r = self.radius_mm
+        outline.setRect(QRectF(point.x() - r, point.y() - r, 2 * r, 2 * r))
+        outline.setVisible(True)
+
+    def _update_outline_size(self) -> None:
+        r = self.radius_mm
+        color = QColor(*(ERASE_COLOR if self.tool == ERASE else self._label_color()))
+        pen = QPen(color, 1.5, Qt.DashLine if self.tool == ERASE else Qt.SolidLine)
+        pen.setCosmetic(True)
+        for outline in self._outlines.values():
+            centre = outline.rect().center()
+            outline.setRect(QRectF(centre.x() - r, centre.y() - r, 2 * r, 2 * r))
+            outline.setPen(pen)
+
+    def _update_status(self) -> None:
+        editor, target, session = self.editor, self.current_target(), self.session
+        has = editor is not None
+        self.act_undo.setEnabled(has and editor.can_undo)
+        self.act_redo.setEnabled(has and editor.can_redo)
+        self.act_fill.setEnabled(has)
+        self.panel.fill_button.setEnabled(has)
+        self.act_new.setEnabled(self.window.volume is not None)
+        self.panel.new_mask_button.setEnabled(self.window.volume is not None)
+        if not has:
+            text = "No mask to edit. Segment, open a mask, or make a new empty one."
+        else:
+            steps = f"{editor.undo_depth} stroke{'s' if editor.undo_depth != 1 else ''} to undo"
+            if target.layer_name is None and session is not None:
+                saved = "unsaved (File ▸ Save mask)" if session.dirty else "saved"
+            else:
+                saved = "edited, not saved" if editor.changed else "unchanged"
+            text = f"{steps} · {saved}"
+        self.panel.status.setText(text)
+
+    def _volume_changed(self, volume) -> None:
+        self._stroke = None
+        self._set_editor(None)
+        if volume is not None:
+            from viewer.window_level import looks_like_ct
+
+            is_ct = looks_like_ct(volume)
+            low, high = volume.value_range
+            for box in (self.panel.low, self.panel.high):
+                box.setRange(min(low, -1024.0 if is_ct else low), max(high, 1.0))
+                box.setSuffix(" HU" if is_ct else "")
+            self.panel.low.setValue(CT_THRESHOLD_HU[0] if is_ct else low)
+            self.panel.high.setValue(CT_THRESHOLD_HU[1] if is_ct else high)
+        self.refresh_targets()
+
+
+def install(window) -> None:
+    """Window extension (listed in ``viewer/ui/extensions.py``): the Edit menu and brush."""
+    window.edit_tool = MaskEditTool(window)
