@@ -143,7 +143,21 @@ def run(args: argparse.Namespace) -> int:
     elif args.path:
         QTimer.singleShot(0, lambda: window.open_path(args.path, series=args.series))
     code = app.exec_()
+    _wait_for_threads(window)
     return outcome["rc"] or int(code)
+
+
+def _wait_for_threads(window, timeout_ms: int = 10000) -> None:
+    """Let worker threads the window or its extensions started (loading, model
+    listing, ...) end before Python tears the widgets down: a QThread destroyed
+    while running aborts the process, which made ``--screenshot`` fail now and then."""
+    from PyQt5.QtCore import QThread
+
+    for thread in window.findChildren(QThread):
+        if thread.isRunning():
+            thread.quit()
+            if not thread.wait(timeout_ms):
+                log.warning("a worker thread did not end in %d ms", timeout_ms)
 
 
 def _add_phantom_mask(window) -> None:

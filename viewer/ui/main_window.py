@@ -222,7 +222,7 @@ class MainWindow(QMainWindow):
             column = self._dock_column
             width = 340 if self.width() >= 1400 else 300
             self.resizeDocks(column, [width] * len(column), Qt.Horizontal)
-            heights = [170, 250, max(self.height() - 560, 120)][: len(column)]
+            heights = [170, 330, max(self.height() - 640, 120)][: len(column)]
             self.resizeDocks(column, heights, Qt.Vertical)
 
     def menu(self, title: str) -> QMenu:

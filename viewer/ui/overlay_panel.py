@@ -66,6 +66,7 @@ class OverlayPanel(QWidget):
         self.empty = QLabel("No mask. File ▸ Open mask…")
         self.empty.setStyleSheet("color: #8a939e")
         form = QFormLayout()
+        self._form = form
         form.setContentsMargins(0, 0, 0, 0)
         form.addRow("Opacity", self.opacity)
         form.addRow("Style", self.mode)
@@ -75,11 +76,16 @@ class OverlayPanel(QWidget):
         layout.addWidget(self.layer_list)
         layout.addLayout(form)
         layout.addWidget(self.legend, 1)
+        layout.addStretch(0)
         self._set_enabled(False)
 
     def _set_enabled(self, enabled: bool) -> None:
         for widget in (self.layer_list, self.opacity, self.mode, self.legend):
             widget.setVisible(enabled)
+        for field in (self.opacity, self.mode):  # the row captions too
+            caption = self._form.labelForField(field)
+            if caption is not None:
+                caption.setVisible(enabled)
         self.empty.setVisible(not enabled)
 
     def set_stack(self, stack: OverlayStack, present: dict[str, list[int]]) -> None:
