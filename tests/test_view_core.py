@@ -254,3 +254,13 @@ def test_rendering_colours_outline_and_stack():
     stack.add(OverlayLayer("m", labels * 2))  # replace by name
     assert len(stack) == 1 and stack.label_at((3, 3, 0))[0][1] == 2
     assert label_colors(3)[1] != label_colors(3)[2]
+
+
+def test_mr_organ_map_names_only_the_classes_ct_and_mr_share():
+    mr = load_volume(sample_path("mr_abdomen.nii.gz"))
+    labels, _ = load_mask_for_volume(sample_path("mr_abdomen_organs.nii.gz"), mr)
+    present = present_labels(labels)
+    assert max(present) > 9  # TotalSegmentator MR classes beyond the shared ones
+    names = guess_label_names(present, "MR")
+    assert names[1] == "spleen" and names[5] == "liver"
+    assert set(names) == {label for label in present if label <= 9}

@@ -164,6 +164,10 @@ def totalsegmentator_names() -> dict[int, str]:
     return {int(k): v for k, v in table.items()}
 
 
+#: Labels 1..9 mean the same organ in TotalSegmentator's CT and MR class maps.
+MR_SHARED_LABELS = 9
+
+
 def guess_label_names(labels_present: list[int], modality: str = "") -> dict[int, str]:
     """Names for a mask file's labels when the file itself carries none.
 
@@ -173,10 +177,15 @@ def guess_label_names(labels_present: list[int], modality: str = "") -> dict[int
     """
     if labels_present == [1]:
         return {1: "spleen"}
-    if modality.upper() != "MR" and labels_present and max(labels_present) <= 117:
-        names = totalsegmentator_names()
-        return {label: names[label] for label in labels_present if label in names}
-    return {}
+    if not labels_present or max(labels_present) > 117:
+        return {}
+    names = totalsegmentator_names()
+    if modality.upper() == "MR":
+        # TotalSegmentator's MR map shares only its first classes with the CT map
+        # (spleen, kidneys, gallbladder, liver, stomach, pancreas, adrenal glands);
+        # from 10 on the numbers mean other structures, so they stay unnamed
+        return {label: names[label] for label in labels_present if label <= MR_SHARED_LABELS}
+    return {label: names[label] for label in labels_present if label in names}
 
 
 def colors_for_names(label_names: dict[int, str]) -> dict[int, tuple[int, int, int]]:

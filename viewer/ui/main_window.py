@@ -354,7 +354,8 @@ class MainWindow(QMainWindow):
             raise SpleenScopeError("open an image before its mask")
         labels, notice = load_mask_for_volume(path, self.volume)
         present = present_labels(labels)
-        names = seg_label_names(path) or guess_label_names(present, self.volume.modality)
+        modality = self.volume.modality or ("CT" if looks_like_ct(self.volume) else "MR")
+        names = seg_label_names(path) or guess_label_names(present, modality)
         layer = OverlayLayer(
             name=name or _mask_name(Path(path)),
             labels=labels,
