@@ -12,6 +12,7 @@ Usage: ``python tests/benchmarks/bench_infer.py [--repeats N] [--model M]``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -48,21 +49,25 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
+def _timed(function, device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    function()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - started
+
+
 def measure(volume: Volume, model, device: str, repeats: int) -> dict:
+    """Full pipeline and forward-only baseline, interleaved repeat by repeat.
+
+    Interleaving matters on a shared machine: a burst of load from another process
+    then slows both figures of that repeat instead of only one of them.
+    """
     loaded = resolve_model(model)
     torch_device = torch.device(device)
     slices = volume.shape[2]
-    segment_volume(volume, model=loaded, device=device)  # warm-up (allocations, cuDNN)
-    full = []
-    for _ in range(repeats):
-        if torch_device.type == "cuda":
-            torch.cuda.synchronize()
-        started = time.perf_counter()
-        segment_volume(volume, model=loaded, device=device)
-        if torch_device.type == "cuda":
-            torch.cuda.synchronize()
-        full.append((time.perf_counter() - started) * 1000.0 / slices)
-
     config = loaded.config
     geometry = slice_geometry(
         volume.shape, volume.spacing, config.axis, config.target_spacing_mm, config.pad_multiple
@@ -75,24 +80,26 @@ def measure(volume: Volume, model, device: str, repeats: int) -> dict:
         for s in range(0, slices, batch_size)
     ]
     network = loaded.network.to(torch_device).eval()
-    amp = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if torch_device.type == "cuda"
-        else torch.autocast("cpu", enabled=False)
-    )
-    forward = []
-    with torch.inference_mode(), amp:
-        for batch in batches:
-            network(batch)
-        for _ in range(repeats):
-            if torch_device.type == "cuda":
-                torch.cuda.synchronize()
-            started = time.perf_counter()
+
+    def pipeline() -> None:
+        segment_volume(volume, model=loaded, device=device)
+
+    def forward_only() -> None:
+        amp = (
+            torch.autocast("cuda", dtype=torch.bfloat16)
+            if torch_device.type == "cuda"
+            else contextlib.nullcontext()
+        )
+        with torch.inference_mode(), amp:
             for batch in batches:
                 network(batch)
-            if torch_device.type == "cuda":
-                torch.cuda.synchronize()
-            forward.append((time.perf_counter() - started) * 1000.0 / slices)
+
+    pipeline()  # warm-up (allocations, cuDNN autotuning)
+    forward_only()
+    full, forward = [], []
+    for _ in range(repeats):
+        full.append(_timed(pipeline, torch_device) * 1000.0 / slices)
+        forward.append(_timed(forward_only, torch_device) * 1000.0 / slices)
     median = statistics.median(full)
     return {
         "ms_per_slice_median": round(median, 2),
@@ -107,7 +114,7 @@ def measure(volume: Volume, model, device: str, repeats: int) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--model", default=None)
     parser.add_argument("--gpu-slices", type=int, default=200)
     args = parser.parse_args()
