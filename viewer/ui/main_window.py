@@ -729,6 +729,14 @@ class MainWindow(QMainWindow):
         self._help_menu.addAction(self.act_shortcuts)
         self._help_menu.addAction(self._action("&About SpleenScope", self._about))
 
+        # short toolbar captions (menus keep the full text) so the extensions' tools
+        # still fit at 1280 pixels wide
+        for item, caption in ((self.act_open, "Open…"), (self.act_open_folder, "DICOM folder…"),
+                              (self.act_open_mask, "Mask…"), (self.act_crosshair, "Crosshair"),
+                              (self.act_link_zoom, "Link zoom"), (self.act_reset, "Reset view")):
+            item.setIconText(caption)
+            item.setToolTip(item.text().replace("&", "") + (
+                f" ({item.shortcut().toString()})" if not item.shortcut().isEmpty() else ""))
         for item in (self.act_open, self.act_open_folder, self.act_open_mask):
             self.toolbar.addAction(item)
         self.toolbar.addSeparator()
