@@ -122,7 +122,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", type=Path, default=bundled_model_path())
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=BUNDLED_SETTINGS["epochs"])
-    parser.add_argument("--time-limit", type=float, default=25 * 60, help="seconds")
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=0.0,
+        help="stop after the epoch that crosses this many seconds (default 0: no limit, so "
+        "every machine runs all epochs and the result does not depend on its speed)",
+    )
     parser.add_argument(
         "--report-only",
         action="store_true",
