@@ -105,3 +105,31 @@ def test_disabled_buttons_look_different_from_enabled(qtbot):
         return np.array([colour.red(), colour.green(), colour.blue()], float)
 
     assert np.abs(fill(enabled) - fill(disabled)).sum() >= 30
+
+
+def test_radio_indicators_show_state_and_enabled(qtbot):
+    create_app()
+    from PyQt5.QtWidgets import QRadioButton
+
+    box = QWidget()
+    layout = QVBoxLayout(box)
+    radios = {}
+    for checked in (True, False):
+        for enabled in (True, False):
+            radio = QRadioButton("Option")
+            radio.setAutoExclusive(False)
+            radio.setChecked(checked)
+            radio.setEnabled(enabled)
+            layout.addWidget(radio)
+            radios[checked, enabled] = radio
+    qtbot.addWidget(box)
+    box.show()
+    qtbot.waitExposed(box)
+
+    def centre(radio):  # the indicator's middle: 2 px border + 6 px into a 12 px disc
+        image = radio.grab().toImage()
+        colour = image.pixelColor(8, image.height() // 2)
+        return np.array([colour.red(), colour.green(), colour.blue()], float)
+
+    assert np.abs(centre(radios[True, True]) - centre(radios[False, True])).sum() >= 100
+    assert np.abs(centre(radios[True, True]) - centre(radios[True, False])).sum() >= 60

@@ -47,8 +47,9 @@ def configure_pyqtgraph() -> None:
 
 
 def style_sheet() -> str:
+    """The style sheet, with ``@RESOURCES@`` (images such as the check mark) made absolute."""
     path = RESOURCES / "style.qss"
-    return path.read_text() if path.exists() else ""
+    return path.read_text().replace("@RESOURCES@", RESOURCES.as_posix()) if path.exists() else ""
 
 
 def create_app(argv: list[str] | None = None) -> QApplication:
