@@ -92,6 +92,7 @@ def test_cancel_half_way_leaves_previous_mask_bit_for_bit(qtbot, window, ct_volu
     previous = ct_reference.copy()
     previous[200:210, 200:210, 3] = 1  # something no model would draw
     session.set_prediction(previous, source="file", name="earlier.nii.gz", dirty=False)
+    previous = previous.copy()  # the session may hold the very array it was given
     before_measurements = session.measurements
     tool = window.segmentation_tool
     assert tool.start()

@@ -116,6 +116,9 @@ class OverlayStack:
 
 def present_labels(labels: np.ndarray) -> list[int]:
     """Sorted non-zero label values, via bincount (much faster than np.unique)."""
+    top = int(labels.max()) if labels.size else 0
+    if top <= 1:  # binary masks (most): max() is ~50x cheaper than an int64 copy + bincount
+        return [1] if top == 1 else []
     counts = np.bincount(labels.reshape(-1).astype(np.int64, copy=False)) if labels.size else []
     return [int(v) for v in np.nonzero(counts)[0] if v != 0]
 

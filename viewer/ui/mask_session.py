@@ -20,7 +20,7 @@ from PyQt5.QtCore import QObject, pyqtSignal
 
 from segmentation.measurements import SpleenMeasurements, measure_spleen
 from viewer import recovery
-from viewer.review import REVIEW_LAYERS, ReviewPair, layers_for_mode
+from viewer.review import REVIEW_LAYERS, ReviewPair, binary, layers_for_mode
 from viewer.ui.background import run_in_background
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class MaskSession(QObject):
         volume = self.window.volume
         if volume is None:
             raise ValueError("no volume is open")
-        mask = (np.asarray(mask) > 0).astype(np.uint8)
+        mask = binary(mask)
         volume.check_same_grid_shape(mask)
         self.prediction = mask
         self.measurements = measurements or measure_spleen(mask, volume.affine)
@@ -81,19 +81,30 @@ class MaskSession(QObject):
 
     def prediction_edited(self) -> None:
         """The prediction array was corrected IN PLACE by hand (hook for
-        ``viewer/ui/edit_tools.py``): re-measure, mark unsaved, redraw, re-review."""
-        if self.prediction is None or self.window.volume is None:
+        ``viewer/ui/edit_tools.py``, which redraws the overlay itself): mark it unsaved,
+        re-measure in the background, compare again when there is a reference."""
+        volume = self.window.volume
+        if self.prediction is None or volume is None:
             return
-        self.measurements = measure_spleen(self.prediction, self.window.volume.affine)
         self._set_dirty(True)
-        self.prediction_changed.emit()
-        self._pair_changed()
+        if self.reference is not None:
+            self._pair_changed()
+        mask, snapshot = self.prediction, self.prediction.copy()  # the next stroke may write
+        self._edit_generation = generation = getattr(self, "_edit_generation", 0) + 1
+
+        def measured(measurements) -> None:
+            if generation == self._edit_generation and mask is self.prediction:
+                self.measurements = measurements
+                self.prediction_changed.emit()
+
+        run_in_background(self, lambda: measure_spleen(snapshot, volume.affine), measured,
+                          lambda message: log.warning("could not measure the edit: %s", message))
 
     def set_reference(self, mask: np.ndarray, name: str = "reference") -> None:
         volume = self.window.volume
         if volume is None:
             raise ValueError("no volume is open")
-        mask = (np.asarray(mask) > 0).astype(np.uint8)
+        mask = binary(mask)
         volume.check_same_grid_shape(mask)
         self.reference, self.reference_name = mask, name
         if self.mode == "prediction" and self.prediction is None:
