@@ -129,7 +129,7 @@ def test_paint_stroke_in_axial_view_edits_the_prediction_and_undo_restores(
     # the session heard about it: unsaved, re-measured, the results panel shows it
     assert session.dirty
     voxel_ml = abs(np.linalg.det(ct_volume.affine[:3, :3])) / 1000.0
-    assert session.measurements.voxels == int(edited.sum())
+    qtbot.waitUntil(lambda: session.measurements.voxels == int(edited.sum()), timeout=10000)
     assert session.measurements.volume_ml == pytest.approx(before_ml + added * voxel_ml)
     assert window.results_panel.volume_label.text() == f"{session.measurements.volume_ml:.1f} mL"
     # what the reviewer sees: the prediction's colour where there was plain tissue
@@ -144,7 +144,8 @@ def test_paint_stroke_in_axial_view_edits_the_prediction_and_undo_restores(
     tool.act_undo.trigger()
     QApplication.processEvents()
     assert np.array_equal(session.prediction, ct_reference)  # bit for bit
-    assert session.measurements.volume_ml == pytest.approx(before_ml)
+    qtbot.waitUntil(lambda: session.measurements.volume_ml == pytest.approx(before_ml),
+                    timeout=10000)
     assert _is_grey(pixel(view, (i0, j0, k)))
     tool.act_redo.trigger()
     QApplication.processEvents()
@@ -234,7 +235,8 @@ def test_new_empty_mask_keys_and_plain_drag_still_moves_the_crosshair(qtbot, win
     dx, dy = ct_volume.spacing[:2]
     assert abs(painted - math.pi * 100 / (dx * dy)) / (math.pi * 100 / (dx * dy)) < 0.05
     assert np.allclose(window.state.cursor_voxel[:2], (200, 300), atol=1.0)
-    assert session.dirty and session.measurements.voxels == painted
+    assert session.dirty
+    qtbot.waitUntil(lambda: session.measurements.voxels == painted, timeout=10000)
     # Shift+drag still sets window/level while the brush is on, and paints nothing
     center_before = window.window_center_width
     _drag(view, (100, 100, k), (160, 100, k), modifiers=Qt.ShiftModifier)

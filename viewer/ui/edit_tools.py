@@ -25,10 +25,11 @@ The editing itself is Qt-free: :class:`viewer.editing.MaskEditor`.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 import numpy as np
-from PyQt5.QtCore import QEvent, QObject, QPoint, QRectF, Qt
+from PyQt5.QtCore import QEvent, QObject, QPoint, QRectF, Qt, QTimer
 from PyQt5.QtGui import QColor, QPen
 from PyQt5.QtWidgets import (
     QAction,
@@ -74,6 +75,8 @@ RADIUS_STEP = 1.25
 CT_THRESHOLD_HU = (-50.0, 250.0)
 NEW_MASK_LAYER = "edited mask"
 ERASE_COLOR = (235, 235, 235)
+#: At most one live redraw per this many ms while dragging (about 60 per second).
+LIVE_REDRAW_MS = 16
 
 
 @dataclass
@@ -195,6 +198,11 @@ class MaskEditTool(QObject):
         self._targets: list[EditTarget] = []
         self._outlines: dict[str, QGraphicsEllipseItem] = {}
         self._views_by_viewport = {}
+        self._last_redraw = 0.0
+        self._prediction_had_voxels = False
+        self._redraw_timer = QTimer(self)
+        self._redraw_timer.setSingleShot(True)
+        self._redraw_timer.timeout.connect(self._redraw_live)
         self.panel = EditPanel()
         self.dock = window.add_dock(self.panel, "Edit mask", Qt.LeftDockWidgetArea)
         self.dock.hide()
@@ -329,8 +337,11 @@ class MaskEditTool(QObject):
             # a different array (a new prediction replaces the old one): new history
             volume = self.window.volume
             self._set_editor(MaskEditor(target.labels, volume.spacing, volume.array), target.key)
+            self._prediction_had_voxels = bool(target.labels.any())
         is_layer = target is not None and target.layer_name is not None
         self.panel.label.setEnabled(is_layer)
+        if target is not None:
+            self.panel.label.setMaximum(min(int(np.iinfo(target.labels.dtype).max), 65535))
         if not is_layer:
             self.panel.label.setValue(1)
         layer = self.window.overlays.get(target.layer_name) if is_layer else None
@@ -517,6 +528,7 @@ class MaskEditTool(QObject):
                 "No mask to edit: Edit ▸ New empty mask, segment, or open a mask", 5000)
             return True
         target = self.current_target()
+        self._make_edits_visible(target)
         layer = self.window.overlays.get(target.layer_name) if target.layer_name else None
         if layer is not None and self.tool == PAINT:
             label = self.panel.label.value()  # a label new to the layer needs a colour
@@ -526,6 +538,16 @@ class MaskEditTool(QObject):
         self._stroke = _Stroke(view, ij)
         self._dab(view, ij, ij)
         return True
+
+    def _make_edits_visible(self, target: EditTarget) -> None:
+        """Painting on a hidden mask would show nothing: bring the mask into view."""
+        window, session = self.window, self.session
+        if target.layer_name is None and session is not None and session.mode == "reference":
+            session.set_mode("prediction")
+        layers = list(window.overlays)
+        if layers and not any(layer.visible for layer in layers):
+            window.set_overlays_visible(True)
+            window.statusBar().showMessage("Masks shown again to edit them (M hides them)", 4000)
 
     def _drag(self, view, pos: QPoint) -> None:
         stroke = self._stroke
@@ -550,7 +572,16 @@ class MaskEditTool(QObject):
             editor.paint_line(axis, view.slice_index, start, end, self.radius_mm,
                               label=self.panel.label.value(), erase=self.tool == ERASE,
                               threshold=threshold)
-        self._redraw_live()
+        self._schedule_redraw()
+
+    def _schedule_redraw(self) -> None:
+        """Redraw now, or once the frame interval has passed: mouse moves can come
+        faster than a large volume's overlays render, and queued redraws would lag."""
+        wait_ms = LIVE_REDRAW_MS - (time.monotonic() - self._last_redraw) * 1000.0
+        if wait_ms <= 0:
+            self._redraw_live()
+        elif not self._redraw_timer.isActive():
+            self._redraw_timer.start(int(wait_ms) + 1)
 
     def _release(self) -> None:
         self._stroke = None
@@ -561,6 +592,8 @@ class MaskEditTool(QObject):
     def _redraw_live(self) -> None:
         """Show the changed voxels now: mirror them into the shown layers, re-render
         the views whose slice crosses them (their overlay images only)."""
+        self._redraw_timer.stop()
+        self._last_redraw = time.monotonic()
         editor, target = self.editor, self.current_target()
         region = editor.take_changed_region() if editor is not None else None
         if region is None or target is None:
@@ -569,7 +602,8 @@ class MaskEditTool(QObject):
         touched = [window.overlays.get(target.layer_name)] if target.layer_name else []
         if target.layer_name is None:
             touched = self._mirror_prediction(region)
-        if any(layer is not None and layer.mode == "outline" for layer in touched):
+        outlined = [layer for layer in touched if layer is not None and layer.mode == "outline"]
+        if outlined and not self._invalidate_outline_caches(outlined):
             window.refresh_overlays()  # outlines are cached per slice: rebuild them
             return
         for view in window.views.values():
@@ -601,14 +635,41 @@ class MaskEditTool(QObject):
         return layers
 
     def _after_edit(self) -> None:
-        """A stroke, undo, redo or fill ended: tell the session, redraw, update the panel."""
+        """A stroke, undo, redo or fill ended: tell the session, redraw, update the panel.
+
+        The views already show the edit (:meth:`_redraw_live`); a full overlay refresh
+        (which scans every layer) runs only when the set of labels shown may have
+        changed: any edit of a multi-label file mask, or a prediction that became
+        empty or stopped being empty.
+        """
         self._redraw_live()
         target, session = self.current_target(), self.session
         if target is not None and target.layer_name is None and session is not None:
+            had_voxels = self._prediction_had_voxels
+            self._prediction_had_voxels = bool(session.prediction.any())
             session.prediction_edited()
+            if had_voxels != self._prediction_had_voxels and session.reference is None:
+                self.window.refresh_overlays()
         else:
             self.window.refresh_overlays()
         self._update_status()
+
+    def _invalidate_outline_caches(self, layers: list[OverlayLayer]) -> bool:
+        """Drop the cached outlines of ``layers`` so the views recompute this slice's.
+
+        MainWindow keeps one LayerRenderer per layer name (``_renderers``; the public
+        ``refresh_overlays`` rescans every layer, too slow for every mouse move on a
+        large volume). False when that is not available: the caller refreshes all.
+        """
+        renderers = getattr(self.window, "_renderers", None)
+        if not isinstance(renderers, dict):
+            return False
+        for layer in layers:
+            renderer = renderers.get(layer.name)
+            if renderer is None or not hasattr(renderer, "invalidate"):
+                return False
+            renderer.invalidate()
+        return True
 
     def _show_outline(self, view, pos: QPoint) -> None:
         outline = self._outlines[view.view]
