@@ -130,6 +130,12 @@ def run(args: argparse.Namespace) -> int:
     configure_cpu_threads(args.threads)
     model = resolve_model(args.model)  # fail fast on a bad model file, before loading data
     volume = load_volume(args.input, series=args.series)
+    if str(volume.modality).upper() == "MR":
+        print(
+            "note: IN is an MR series; the model works on CT (Hounsfield units), "
+            "so expect an empty or wrong mask",
+            file=sys.stderr,
+        )
 
     bar = tqdm(
         total=None, unit="slice", desc="segmenting", file=sys.stderr, leave=False, disable=None
