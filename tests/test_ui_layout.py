@@ -133,3 +133,21 @@ def test_radio_indicators_show_state_and_enabled(qtbot):
 
     assert np.abs(centre(radios[True, True]) - centre(radios[False, True])).sum() >= 100
     assert np.abs(centre(radios[True, True]) - centre(radios[True, False])).sum() >= 60
+
+
+@pytest.mark.parametrize("layout", ["2x2", "1x3"])
+def test_edge_letters_never_cover_the_captions(qtbot, full_window, layout):
+    from viewer.phantom import make_phantom
+
+    full_window.set_layout_mode(layout)
+    full_window.resize(1280, 800)
+    full_window.show()
+    qtbot.waitExposed(full_window)
+    full_window.set_volume(make_phantom().volume())
+    qtbot.wait(50)
+    for name, view in full_window.views.items():
+        view.place_labels()
+        letters = view.letter_labels
+        assert not letters["top"].geometry().intersects(view.title_label.geometry()), name
+        for caption in (view.window_label, view.pixel_label):
+            assert not letters["bottom"].geometry().intersects(caption.geometry()), name

@@ -27,6 +27,7 @@ from PyQt5.QtWidgets import (
     QAction,
     QActionGroup,
     QApplication,
+    QBoxLayout,
     QDockWidget,
     QFileDialog,
     QGridLayout,
@@ -37,7 +38,6 @@ from PyQt5.QtWidgets import (
     QProgressBar,
     QScrollArea,
     QToolBar,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -142,7 +142,8 @@ class MainWindow(QMainWindow):
 
         self.image_panel = QWidget()
         self.image_panel.setObjectName("image_panel")
-        panel_layout = QVBoxLayout(self.image_panel)
+        panel_layout = QBoxLayout(QBoxLayout.TopToBottom, self.image_panel)
+        self._panel_layout = panel_layout
         panel_layout.setContentsMargins(0, 0, 0, 0)
         panel_layout.addWidget(self.histogram_panel, 3)
         panel_layout.addWidget(self.info_panel, 2)
@@ -153,9 +154,13 @@ class MainWindow(QMainWindow):
         self.grid.setSpacing(3)
         self.setCentralWidget(self.central)
 
+        # the right column of docks runs the full height; in the 1 x 3 layout the
+        # image panel (histogram + info) sits under the views, where a row of tall
+        # views leaves room, instead of squeezing the right column
+        self.setCorner(Qt.BottomRightCorner, Qt.RightDockWidgetArea)
         self.image_dock = QDockWidget("Image", self)
         self.image_dock.setObjectName("dock_image")
-        self.addDockWidget(Qt.RightDockWidgetArea, self.image_dock)
+        self.addDockWidget(Qt.BottomDockWidgetArea, self.image_dock)
         self.readout_dock = self.add_dock(self.readout_panel, "Under the mouse")
         self.overlay_dock = self.add_dock(self.overlay_panel, "Mask overlay")
 
@@ -472,6 +477,8 @@ class MainWindow(QMainWindow):
             self.grid.setRowStretch(row, 0)
         for column in range(3):
             self.grid.setColumnStretch(column, 0)
+        self._panel_layout.setDirection(
+            QBoxLayout.TopToBottom if mode == "2x2" else QBoxLayout.LeftToRight)
         if mode == "2x2":
             if self.image_dock.widget() is self.image_panel:
                 self.image_dock.setWidget(QWidget())  # take the panel back from the dock
@@ -489,6 +496,7 @@ class MainWindow(QMainWindow):
             self.grid.setRowStretch(0, 1)
             self.image_dock.setWidget(self.image_panel)
             self.image_dock.show()
+            self.resizeDocks([self.image_dock], [max(self.height() // 4, 180)], Qt.Vertical)
         for widget in (*self.views.values(), self.image_panel):
             widget.show()
         action = self._layout_actions.get(mode) if hasattr(self, "_layout_actions") else None

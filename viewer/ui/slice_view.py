@@ -246,9 +246,17 @@ class SliceView(QFrame):
         letters["left"].move(margin, (height - letters["left"].height()) // 2)
         letters["right"].move(width - letters["right"].width() - margin,
                               (height - letters["right"].height()) // 2)
-        letters["top"].move((width - letters["top"].width()) // 2, margin)
-        letters["bottom"].move((width - letters["bottom"].width()) // 2,
-                               height - letters["bottom"].height() - margin)
+        top_x = (width - letters["top"].width()) // 2
+        top_y = margin
+        if self.title_label.x() + self.title_label.width() + 4 > top_x:
+            top_y = margin + self.title_label.height() + 2  # a narrow view: below the title
+        letters["top"].move(top_x, top_y)
+        bottom_x = (width - letters["bottom"].width()) // 2
+        bottom_y = height - letters["bottom"].height() - margin
+        corners = (self.window_label.x() + self.window_label.width(), self.pixel_label.x())
+        if corners[0] + 4 > bottom_x or corners[1] - 4 < bottom_x + letters["bottom"].width():
+            bottom_y -= self.pixel_label.height() + 2  # above the corner captions
+        letters["bottom"].move(bottom_x, bottom_y)
 
     # ---------------------------------------------------------------- display
     def set_levels(self, levels: tuple[float, float], center_width: tuple[float, float]) -> None:
