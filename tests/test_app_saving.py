@@ -237,3 +237,22 @@ def test_report_has_the_numbers_and_no_identifying_values(qtbot, window, ct_volu
         for value in identifying:
             if value.strip() and len(value.strip()) > 2:
                 assert value not in text, value
+
+
+def test_an_edit_marks_the_mask_unsaved_and_updates_the_recovery_copy(qtbot, window,
+                                                                      lps_input,
+                                                                      isolated_home):
+    path, phantom = lps_input
+    _open(qtbot, window, path)
+    session = window.mask_session
+    mask = phantom.canonical_mask().astype(np.uint8)
+    session.set_prediction(mask, source="file", name="mask.nii.gz", dirty=False)
+    assert not list((isolated_home / "recovery").glob("*.json"))
+    session.prediction[:3] = 1  # what the brush does: in place
+    with qtbot.waitSignal(session.prediction_changed, timeout=10000):
+        session.prediction_edited()  # measurements follow in the background
+    assert session.dirty and window.windowTitle().endswith(" *")
+    assert session.measurements.voxels == int(session.prediction.sum())
+    session.wait_for_recovery()  # the debounced copy is written now
+    (entry,) = recovery.find_recoveries()
+    np.testing.assert_array_equal(entry.load_mask()[0], session.prediction)

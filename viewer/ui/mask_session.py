@@ -16,7 +16,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from PyQt5.QtCore import QObject, pyqtSignal
+from PyQt5.QtCore import QObject, QTimer, pyqtSignal
 
 from segmentation.measurements import SpleenMeasurements, measure_spleen
 from viewer import recovery
@@ -24,6 +24,9 @@ from viewer.review import REVIEW_LAYERS, ReviewPair, binary, layers_for_mode
 from viewer.ui.background import run_in_background
 
 log = logging.getLogger(__name__)
+
+#: After an edit, the recovery copy waits this long for the next stroke.
+RECOVERY_DEBOUNCE_MS = 1500
 
 
 class MaskSession(QObject):
@@ -53,6 +56,9 @@ class MaskSession(QObject):
         self.recovery_key = recovery.new_key()
         self._generation = 0
         self._recovery_jobs = ThreadPoolExecutor(1, thread_name_prefix="recovery")
+        self._recovery_timer = QTimer(self)
+        self._recovery_timer.setSingleShot(True)
+        self._recovery_timer.timeout.connect(self._write_recovery)
         window.volume_changed.connect(lambda _volume: self.clear())
 
     # ------------------------------------------------------------- prediction
@@ -86,9 +92,11 @@ class MaskSession(QObject):
         volume = self.window.volume
         if self.prediction is None or volume is None:
             return
-        self._set_dirty(True)
+        # the recovery copy waits for a pause between strokes; the overlays stay as
+        # they are (the editing tool mirrored the edit) until the new comparison is in
+        self._set_dirty(True, recovery_delay_ms=RECOVERY_DEBOUNCE_MS)
         if self.reference is not None:
-            self._pair_changed()
+            self._pair_changed(redraw_now=False)
         mask, snapshot = self.prediction, self.prediction.copy()  # the next stroke may write
         self._edit_generation = generation = getattr(self, "_edit_generation", 0) + 1
 
@@ -131,17 +139,27 @@ class MaskSession(QObject):
         self.mode_changed.emit(self.mode)
 
     # ------------------------------------------------------------------ review
-    def _pair_changed(self) -> None:
+    def _pair_changed(self, redraw_now: bool = True) -> None:
+        """Recompute the comparison in the background.
+
+        ``redraw_now=False`` (after an in-place edit) keeps the current overlay
+        layers until the new comparison is ready, so the difference map does not
+        flicker back to outlines after every brush stroke.
+        """
         self._generation += 1
-        self.pair = None
-        self.apply_overlays()
+        self.pair = None  # is_reviewing() until the new comparison is in
+        if redraw_now:
+            self.apply_overlays()
         if self.prediction is None or self.reference is None or self.window.volume is None:
             self.review_ready.emit(None)
             return
         generation = self._generation
-        pair = ReviewPair(self.prediction, self.reference, self.window.volume.affine, self.axis)
+        prediction, reference = self.prediction, self.reference
+        affine, axis = self.window.volume.affine, self.axis
 
         def compute() -> ReviewPair:
+            # a snapshot: the editing tool changes the prediction in place meanwhile
+            pair = ReviewPair(prediction.copy(), reference, affine, axis)
             pair.evaluation  # noqa: B018 (cached: surface distances take seconds)
             pair.difference  # noqa: B018
             pair.slices_by_disagreement()
@@ -197,10 +215,13 @@ class MaskSession(QObject):
         """Drop the unsaved state (the mask stays shown, but nothing asks about it)."""
         self._set_dirty(False)
 
-    def _set_dirty(self, dirty: bool) -> None:
+    def _set_dirty(self, dirty: bool, recovery_delay_ms: int = 0) -> None:
         changed = dirty != self.dirty
         self.dirty = dirty
-        if dirty:
+        self._recovery_timer.stop()
+        if dirty and recovery_delay_ms:
+            self._recovery_timer.start(recovery_delay_ms)  # edits come in bursts
+        elif dirty:
             self._write_recovery()
         else:
             self._remove_recovery()
@@ -211,11 +232,15 @@ class MaskSession(QObject):
         volume, mask, key = self.window.volume, self.prediction, self.recovery_key
         if volume is None or mask is None or getattr(self.window, "headless", False):
             return  # a headless render (CLI --screenshot) has nothing to recover
+        if not self.dirty:
+            return
         extra = {"source": self.source, "model": (self.model or {}).get("name")}
 
         def write() -> None:
             try:
-                recovery.write_recovery(key, volume, mask, extra)
+                # a copy taken here, off the GUI thread; an edit racing with it is
+                # followed by its own (debounced) write
+                recovery.write_recovery(key, volume, mask.copy(), extra)
             except OSError as error:
                 log.warning("could not write the recovery copy: %s", error)
 
@@ -227,5 +252,9 @@ class MaskSession(QObject):
         self._recovery_jobs.submit(recovery.remove_recovery, self.recovery_key)
 
     def wait_for_recovery(self) -> None:
-        """Block until every queued recovery write or removal has finished."""
+        """Block until every queued recovery write or removal has finished
+        (a debounced write still waiting for its timer is written now)."""
+        if self._recovery_timer.isActive():
+            self._recovery_timer.stop()
+            self._write_recovery()
         self._recovery_jobs.submit(lambda: None).result()
