@@ -92,3 +92,21 @@ def test_same_seed_gives_the_same_weights(cases, tmp_path):
     weights_a = load_model(a.model_path).network.state_dict()
     weights_b = load_model(b.model_path).network.state_dict()
     assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
+
+
+@pytest.mark.parametrize("axis", ["coronal", "sagittal"])
+def test_other_slicing_axes_train_and_segment_along_that_axis(cases, tmp_path, axis):
+    from segmentation.config import axis_index
+    from segmentation.inference import segment_volume
+    from viewer.io import load_volume
+
+    path = tmp_path / f"{axis}.pt"
+    result = train(cases, tiny_config(epochs=1, axis=axis, context_slices=1), path)
+    loaded = load_model(path)
+    assert loaded.config.axis == axis_index(axis) and loaded.config.in_channels == 3
+    assert result.history and result.history[0]["val_dice"] is not None
+    volume = load_volume(cases[0].image)
+    segmented = segment_volume(volume, model=loaded, device="cpu")
+    assert segmented.axis == axis_index(axis)
+    assert segmented.slices == volume.shape[axis_index(axis)]
+    assert segmented.mask.shape == volume.shape
