@@ -33,6 +33,7 @@ from tests.app_support import (  # noqa: F401
     with_volume,
 )
 from tests.conftest import sample_path
+from viewer.review import FALSE_NEGATIVE
 
 RADIUS_MM = 6.0
 
@@ -153,7 +154,7 @@ def test_paint_stroke_in_axial_view_edits_the_prediction_and_undo_restores(
 
 
 def test_erase_with_threshold_in_coronal_view_and_review_dice_updates(
-        qtbot, editing, ct_volume, ct_reference):
+        qtbot, editing, ct_volume, ct_reference, tmp_path):
     window, session, tool = editing, editing.mask_session, editing.edit_tool
     session.set_reference(ct_reference.copy(), name="label")
     qtbot.waitUntil(lambda: session.pair is not None, timeout=60000)
@@ -166,15 +167,29 @@ def test_erase_with_threshold_in_coronal_view_and_review_dice_updates(
     tool.set_tool("erase")
     tool.set_radius(8.0)
     tool.panel.threshold.setChecked(True)
-    tool.panel.low.setValue(100)
+    tool.panel.low.setValue(85)  # spleen is 50-111 HU here (5th-95th percentile)
     tool.panel.high.setValue(400)
     a, b = (centre[0] - 8, j, centre[2]), (centre[0] + 8, j, centre[2])
+    unedited_pair = session.pair
     _drag(view, a, b)
     removed = ct_reference.astype(bool) & ~session.prediction.astype(bool)
     assert removed.any() and (np.argwhere(removed)[:, 1] == j).all()  # only this slice
     hu = ct_volume.array[removed]
-    assert hu.min() >= 100 and hu.max() <= 400  # the threshold held
-    qtbot.waitUntil(lambda: session.pair is not None, timeout=60000)
+    assert hu.min() >= 85 and hu.max() <= 400  # the threshold held
+    # along the stroke's centre line the darker spleen voxels were kept
+    line = (slice(centre[0] - 8, centre[0] + 9), j, centre[2])
+    darker = ct_reference[line].astype(bool) & (ct_volume.array[line] < 85)
+    assert darker.any() and session.prediction[line][darker].all()
+    assert not session.prediction[line][ct_volume.array[line] >= 85].any()
+    # the difference map shows the erased voxels as false negatives at once, before
+    # the new comparison is in
+    assert session.mode == "difference"
+    difference = window.overlays.get("difference")
+    assert difference is not None and (difference.labels[removed] == FALSE_NEGATIVE).all()
+    qtbot.waitUntil(lambda: session.pair is not None and session.pair is not unedited_pair,
+                    timeout=60000)
+    _mouse(view, QEvent.MouseMove, b)
+    _keep_screenshot(window, "edit_erase_coronal_difference.png", tmp_path)
     assert session.pair.evaluation.dice < 1.0
     assert session.pair.evaluation.dice == pytest.approx(
         2 * session.prediction.sum() / (session.prediction.sum() + ct_reference.sum()))
@@ -257,3 +272,24 @@ def test_edit_menu_lists_the_tools(window):
     assert shortcuts["Undo edit"] == "Ctrl+Z" and shortcuts["Redo edit"] == "Ctrl+Shift+Z"
     assert shortcuts["Smaller brush"] == "[" and shortcuts["Larger brush"] == "]"
     assert "New empty mask" in shortcuts
+
+
+def test_fill_holes_on_the_active_view_slice_closes_an_erased_hole(qtbot, editing, ct_reference):
+    window, session, tool = editing, editing.mask_session, editing.edit_tool
+    view = window.views["axial"]
+    k = view.slice_index
+    inside = ndimage.distance_transform_edt(ct_reference[:, :, k])
+    i0, j0 = np.unravel_index(np.argmax(inside), inside.shape)  # deep inside the spleen
+    assert inside[i0, j0] > 10
+    tool.set_tool("erase")
+    tool.set_radius(4.0)
+    _drag(view, (i0, j0, k), (i0, j0, k), steps=1)
+    hole = ct_reference[:, :, k].astype(bool) & ~session.prediction[:, :, k].astype(bool)
+    assert 40 < hole.sum() < 80  # a 4 mm disc at 0.98 mm pixels: about 52 voxels
+    window.active_view = "axial"
+    filled = tool.fill_holes()
+    assert filled >= hole.sum()
+    assert session.prediction[:, :, k][hole].all()
+    assert tool.editor.undo_depth == 2
+    tool.undo()
+    assert not session.prediction[:, :, k][hole].any()  # the fill is its own undo step
