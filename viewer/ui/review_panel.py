@@ -26,6 +26,7 @@ from PyQt5.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -70,13 +71,42 @@ def legend_for_mode(mode: str) -> str:
         rows = [swatch(REFERENCE_COLOR, "reference")]
     else:
         rows = [swatch(PREDICTION_COLOR, "prediction")]
-    return "<table cellspacing='3' style='font-size: 13px'>" + "".join(rows) + "</table>"
+    return "<table cellspacing='1' style='font-size: 12px'>" + "".join(rows) + "</table>"
 
 
 def format_metric(value: float, digits: int = 3, unit: str = "") -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     return f"{value:.{digits}f}{unit}"
+
+
+class ElidedLabel(QLabel):
+    """One line of text, cut with … when the dock is narrow (the full text is the
+    tooltip): the review panel must fit a short dock without scrolling."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._full = ""
+        self.setMinimumWidth(40)
+        self.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
+        self._full = text
+        self.setToolTip(text)
+        self.setVisible(bool(text))
+        self._elide()
+
+    def text(self) -> str:
+        return self._full
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        shown = self.fontMetrics().elidedText(self._full, Qt.ElideMiddle, max(self.width(), 40))
+        QLabel.setText(self, shown)
 
 
 class ReviewPanel(QWidget):
@@ -91,9 +121,8 @@ class ReviewPanel(QWidget):
         self.reference_button.setObjectName("review_load_reference")
         self.prediction_button = QPushButton("Open prediction…")
         self.prediction_button.setObjectName("review_open_prediction")
-        self.status = QLabel("Load a reference mask to compare the prediction with it.")
+        self.status = ElidedLabel("Load a reference mask to compare the prediction with it.")
         self.status.setObjectName("review_status")
-        self.status.setWordWrap(True)
         self.status.setStyleSheet(f"color: {MUTED}")
 
         self.values: dict[str, QLabel] = {}
@@ -124,7 +153,7 @@ class ReviewPanel(QWidget):
 
         self.plot = pg.PlotWidget()
         self.plot.setObjectName("review_plot")
-        self.plot.setMinimumHeight(130)
+        self.plot.setMinimumHeight(120)
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
@@ -144,10 +173,9 @@ class ReviewPanel(QWidget):
 
         self.next_button = QPushButton("Next worst slice (N)")
         self.next_button.setObjectName("review_next_worst")
-        self.worst_label = QLabel("")
+        self.worst_label = ElidedLabel("")
         self.worst_label.setObjectName("review_worst")
         self.worst_label.setStyleSheet(f"color: {MUTED}")
-        self.worst_label.setWordWrap(True)
 
         buttons = QHBoxLayout()
         buttons.addWidget(self.reference_button)
@@ -157,6 +185,7 @@ class ReviewPanel(QWidget):
         mode_row.addWidget(self.mode, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
+        layout.setSpacing(4)
         layout.addLayout(buttons)
         layout.addWidget(self.status)
         layout.addLayout(grid)
