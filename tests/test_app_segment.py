@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from PyQt5.QtCore import Qt
+from PyQt5 import sip
+from PyQt5.QtCore import QCoreApplication, QEvent, Qt
 from PyQt5.QtWidgets import QMessageBox
 
 from segmentation.measurements import measure_spleen
@@ -143,6 +144,14 @@ def test_no_volume_no_run(qtbot, window):
     assert "Open a CT volume" in window.last_error
 
 
+def _delete(window) -> None:
+    """Close and really delete the window now (as closing the app's last window does)."""
+    window.close()
+    window.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)
+    assert sip.isdeleted(window)
+
+
 def test_closing_while_models_are_listed_does_not_touch_deleted_widgets(qtbot, tmp_path,
                                                                        answers, monkeypatch):
     """The listing (torch import) outlives the window: its result must be dropped."""
@@ -158,9 +167,8 @@ def test_closing_while_models_are_listed_does_not_touch_deleted_widgets(qtbot, t
     win = make_window(qtbot, tmp_path, register=False)
     qtbot.waitUntil(lambda: bool(started), timeout=5000)
     assert background.running_threads()
-    win.close()
-    win.deleteLater()
-    qtbot.wait(50)  # the window's C++ objects are gone, the listing still runs
+    _delete(win)  # the window's C++ objects are gone, the listing still runs
+    assert background.running_threads()
     assert background.wait_for_all(20000)
     qtbot.wait(100)  # its queued result arrives now and must be dropped quietly
     assert not background.running_threads()
@@ -172,9 +180,7 @@ def test_closing_while_segmenting_cancels_the_worker(qtbot, tmp_path, answers, c
     tool = win.segmentation_tool
     assert tool.start()
     worker = tool.worker
-    win.close()
-    win.deleteLater()
-    qtbot.wait(50)
+    _delete(win)
     assert worker.is_cancelled()  # the deleted tool asked it to stop
     assert background.wait_for_all(30000)
     qtbot.wait(50)
