@@ -293,3 +293,27 @@ def test_fill_holes_on_the_active_view_slice_closes_an_erased_hole(qtbot, editin
     assert tool.editor.undo_depth == 2
     tool.undo()
     assert not session.prediction[:, :, k][hole].any()  # the fill is its own undo step
+
+
+def test_binary_mask_file_edited_then_used_as_prediction_keeps_its_history(
+        qtbot, window, ct_volume, ct_reference):
+    with_volume(qtbot, window, ct_volume)
+    layer = window.open_mask(sample_path("ct_spleen_dicom_label.nii.gz"))
+    tool, session = window.edit_tool, window.mask_session
+    assert tool.panel.promote_button.isVisibleTo(tool.panel)  # binary: it can become one
+    view = window.views["axial"]
+    k = view.slice_index
+    i0, j0 = _empty_spot(ct_reference[:, :, k], (256, 256), 10)
+    tool.set_tool("paint")
+    tool.set_radius(3.0)
+    _drag(view, (i0, j0, k), (i0, j0, k), steps=1)
+    assert layer.labels[i0, j0, k] == 1
+    tool.use_as_prediction()
+    assert session.prediction is not None and session.prediction[i0, j0, k] == 1
+    assert session.dirty and layer.name not in window.overlays
+    assert tool.current_target().layer_name is None and tool.editor.can_undo
+    qtbot.waitUntil(lambda: window.results_panel.volume_label.text() != "—", timeout=10000)
+    tool.undo()
+    assert np.array_equal(session.prediction, ct_reference)
+    qtbot.waitUntil(lambda: session.measurements.voxels == int(ct_reference.sum()),
+                    timeout=10000)

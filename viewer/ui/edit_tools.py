@@ -332,12 +332,13 @@ class MaskEditTool(QObject):
         target = self.current_target()
         if target is None or self.window.volume is None:
             self._set_editor(None)
-        elif (self.editor is None or self._editor_key != target.key
-              or self.editor.labels is not target.labels):
+        elif self.editor is None or self.editor.labels is not target.labels:
             # a different array (a new prediction replaces the old one): new history
             volume = self.window.volume
             self._set_editor(MaskEditor(target.labels, volume.spacing, volume.array), target.key)
             self._prediction_had_voxels = bool(target.labels.any())
+        else:
+            self._editor_key = target.key  # the same array under another role: keep the history
         is_layer = target is not None and target.layer_name is not None
         self.panel.label.setEnabled(is_layer)
         if target is not None:
