@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+from pathlib import Path
 
 import numpy as np
 from PyQt5.QtCore import QObject, Qt, QTimer, pyqtSignal
@@ -209,6 +210,7 @@ class SegmentationTool(QObject):
         """List models and devices in the background (importing torch takes a second)."""
         def found(result) -> None:
             self._models_found = True
+            self._auto_device = result["auto_device"]
             self.options.fill(result)
             self._show_engine(self.options.model.currentText().split(" · ")[0],
                               result["auto_device"])
@@ -260,6 +262,7 @@ class SegmentationTool(QObject):
         self.progress.setRange(0, int(total))
         self.progress.setValue(0)
         self.progress_text.setText("Segmenting… starting")
+        self._show_engine(self._chosen_model_text(chosen_model), self._chosen_device_text(device))
         self._show_running(True)
         worker.start()
         self.started.emit()
@@ -286,6 +289,20 @@ class SegmentationTool(QObject):
         enabled = not running and self.window.volume is not None
         self.act_segment.setEnabled(enabled)
         self.options.segment_button.setEnabled(enabled)
+
+    def _chosen_model_text(self, model) -> str:
+        if model is None or str(model) == str(self.options.chosen_model()):
+            text = self.options.model.currentText().split(" · ")[0]
+            return "active model" if model is None and text == "Active model" else text
+        return Path(str(model)).stem
+
+    def _chosen_device_text(self, device: str | None = None) -> str:
+        if device and device != self.options.chosen_device():
+            return device.upper() if device in ("cpu", "mps") else device
+        device = self.options.chosen_device()
+        if device == "auto":
+            return getattr(self, "_auto_device", "automatic")
+        return self.options.device.currentText()
 
     def _show_engine(self, model: str, device: str) -> None:
         self.engine_label.setText(f"Model: {model} · Device: {device}")
