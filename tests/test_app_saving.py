@@ -34,6 +34,7 @@ from tests.conftest import sample_path
 from viewer import recovery
 from viewer.overlays import load_mask_for_volume
 from viewer.phantom import make_phantom
+from viewer.ui.review_panel import MASK_FILTER
 
 
 def _digest(path: Path) -> str:
@@ -118,6 +119,11 @@ def test_save_dicom_input_as_nifti_and_as_dicom_seg(qtbot, window, answers, ct_v
     labels, _notice = load_mask_for_volume(seg_path, ct_volume)
     np.testing.assert_array_equal(labels > 0, ct_reference > 0)
     assert not session.dirty
+    # the review tool opens it as a reference (its file filter offers *.dcm)
+    assert "*.dcm" in MASK_FILTER
+    with qtbot.waitSignal(session.reference_changed, timeout=20000):
+        window.review_tool.load_reference(seg_path)
+    np.testing.assert_array_equal(session.reference, ct_reference)
 
 
 def test_unsaved_prompt_on_close(qtbot, window, answers, ct_volume, ct_reference, tmp_path):
