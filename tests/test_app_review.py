@@ -8,16 +8,21 @@ patient's left and cut off above slice 15, so every kind of disagreement exists
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 
 import nibabel as nib
 import numpy as np
 import pytest
 from PyQt5.QtCore import QPointF, QSettings, Qt
+from PyQt5.QtGui import QColor, QImage
 from PyQt5.QtWidgets import QApplication
 
 from segmentation.metrics import evaluate_masks
 from tests.app_support import Answers, ct_reference, ct_volume, pixel, rgb  # noqa: F401
+from tests.conftest import REPO_ROOT as REPO
 from tests.conftest import sample_path
 from viewer.review import AGREEMENT, DIFFERENCE_LAYER, FALSE_NEGATIVE, FALSE_POSITIVE
 from viewer.ui.app import configure_pyqtgraph
@@ -158,3 +163,27 @@ def test_difference_map_shows_three_distinct_colours_with_a_legend(qtbot, review
     assert DIFFERENCE_LAYER not in reviewing.overlays
     assert reviewing.overlays.get("prediction").mode == "outline"
     assert "outline" in reviewing.review_tool.panel.legend.text()
+
+
+def test_cli_segment_with_reference_renders_overlay_results_and_qa(tmp_path):
+    """``spleenscope view CT --segment --reference REF --screenshot OUT.png`` waits for
+    the model and the comparison, then renders the window offscreen and exits 0."""
+    out = tmp_path / "seg.png"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", SPLEENSCOPE_HOME=str(tmp_path / "home"),
+               SPLEENSCOPE_THREADS="1")
+    done = subprocess.run(
+        [sys.executable, str(REPO / "main.py"), "view", str(sample_path("ct_spleen_dicom")),
+         "--segment", "--reference", str(sample_path("ct_spleen_dicom_label.nii.gz")),
+         "--screenshot", str(out)],
+        env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    image = QImage(str(out))
+    assert (image.width(), image.height()) == (1600, 1000)
+    # the difference map's agreement green (0, 158, 115) blended over the CT shows
+    # in the views (the left two thirds of the window)
+    pixels = np.asarray([[QColor(image.pixel(x, y)).getRgb()[:3]
+                          for x in range(0, 1060, 4)] for y in range(60, 960, 4)])
+    r, g, b = pixels[..., 0].astype(int), pixels[..., 1].astype(int), pixels[..., 2].astype(int)
+    greenish = (g > r + 40) & (g > b + 10)
+    assert greenish.sum() > 200
+    assert not list((tmp_path / "home").glob("recovery/*"))  # headless: no recovery copy
