@@ -119,6 +119,13 @@ def test_save_dicom_input_as_nifti_and_as_dicom_seg(qtbot, window, answers, ct_v
     labels, _notice = load_mask_for_volume(seg_path, ct_volume)
     np.testing.assert_array_equal(labels > 0, ct_reference > 0)
     assert not session.dirty
+    # Ctrl+S after a DICOM SEG asks for a NIfTI name instead of writing NIfTI into the .dcm
+    session.set_prediction(ct_reference, source="model", name="test model")
+    session.mark_saved(str(seg_path))
+    answers.save_path = str(tmp_path / "after_seg.nii.gz")
+    assert saving.save()
+    assert (tmp_path / "after_seg.nii.gz").is_file()
+    assert pydicom.dcmread(seg_path).Modality == "SEG"
     # the review tool opens it as a reference (its file filter offers *.dcm)
     assert "*.dcm" in MASK_FILTER
     with qtbot.waitSignal(session.reference_changed, timeout=20000):

@@ -54,9 +54,10 @@ MUTED = "#8a939e"
 def swatch(color: tuple[int, int, int], text: str, outline: bool = False) -> str:
     r, g, b = color
     if outline:
-        box = (f"<span style='color: rgb({r},{g},{b}); font-weight: bold'>▢</span>")
+        box = (f"<span style='color: rgb({r},{g},{b}); font-weight: bold; font-size: 16px'>"
+               "▢</span>")
     else:
-        box = f"<span style='color: rgb({r},{g},{b})'>■</span>"
+        box = f"<span style='color: rgb({r},{g},{b}); font-size: 16px'>■</span>"
     return f"<tr><td>{box}</td><td>{text}</td></tr>"
 
 

@@ -106,9 +106,11 @@ class SavingTool(QObject):
             return False
         overwrite = path is not None
         if path is None:
-            default = (Path(self.session.saved_path) if self.session.saved_path
-                       and self.session.source == "model" else default_mask_path(volume))
-            if ask or not self.session.saved_path or self.session.source != "model":
+            saved = self.session.saved_path
+            again = (bool(saved) and self.session.source == "model"
+                     and str(saved).lower().endswith((".nii", ".nii.gz")))  # not a DICOM SEG
+            default = Path(saved) if again else default_mask_path(volume)
+            if ask or not again:
                 chosen, _ = QFileDialog.getSaveFileName(self.window, "Save spleen mask",
                                                         str(default), NIFTI_FILTER)
                 if not chosen:
