@@ -163,9 +163,15 @@ def test_readout_under_the_mouse(qtbot, window, ct_volume):
     axial = window.views["axial"]
     k = axial.slice_index
     ijk = (300, 200, k)
-    _mouse(axial.canvas.viewport(), QEvent.MouseMove, axial.widget_pos_of_voxel(ijk))
-    qtbot.waitUntil(lambda: window.readout_panel.last_values is not None
-                    and window.readout_panel.last_values["voxel"] == ijk, timeout=2000)
+
+    def readout_at_voxel() -> bool:
+        # Re-send the move on each poll: until the view's layout has settled (slow,
+        # loaded machines), the voxel's widget position can still change.
+        _mouse(axial.canvas.viewport(), QEvent.MouseMove, axial.widget_pos_of_voxel(ijk))
+        values = window.readout_panel.last_values
+        return values is not None and values["voxel"] == ijk
+
+    qtbot.waitUntil(readout_at_voxel, timeout=5000)
     assert window.readout_panel.last_values["value"] == float(ct_volume.array[ijk])
 
 
