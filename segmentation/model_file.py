@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-import os
 import pickle
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +25,7 @@ from torch import nn
 
 from segmentation.config import ModelConfig
 from segmentation.unet import build_network
+from viewer.atomic import atomic_path
 from viewer.errors import ModelFileError
 
 log = logging.getLogger(__name__)
@@ -101,14 +100,8 @@ def save_model(path: str | Path, network: nn.Module, config: ModelConfig, metada
         "metadata": _plain(metadata),
         "state_dict": state,
     }
-    handle, temp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        torch.save(payload, temp_name)
-        os.replace(temp_name, path)
-    finally:
-        if os.path.exists(temp_name):
-            os.unlink(temp_name)
+    with atomic_path(path) as temporary:
+        torch.save(payload, temporary)
     log.info("saved model to %s", path)
     return path
 

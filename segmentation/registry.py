@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from viewer.atomic import write_text_atomically
 from viewer.errors import ModelFileError
 
 log = logging.getLogger(__name__)
@@ -105,9 +106,7 @@ def set_active_model(path: str | Path | None) -> None:
         settings["active_model"] = str(path)
     target = _settings_path()
     target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_suffix(".tmp")
-    temp.write_text(json.dumps(settings, indent=2), encoding="utf-8")
-    os.replace(temp, target)
+    write_text_atomically(target, json.dumps(settings, indent=2))
 
 
 def _entry(path: Path, is_bundled: bool) -> ModelEntry | None:

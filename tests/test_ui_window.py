@@ -163,6 +163,9 @@ def test_readout_under_the_mouse(qtbot, window, ct_volume):
     axial = window.views["axial"]
     k = axial.slice_index
     ijk = (300, 200, k)
+    # At fit-to-window zoom one screen pixel spans more than one voxel, so zoom in
+    # until each voxel owns whole pixels and the mouse can land on exactly this one.
+    _zoom_on_voxel(axial, ijk)
 
     def readout_at_voxel() -> bool:
         # Re-send the move on each poll: until the view's layout has settled (slow,

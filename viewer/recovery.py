@@ -17,7 +17,6 @@ import datetime as _dt
 import json
 import logging
 import os
-import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from viewer.atomic import atomic_path, write_text_atomically
 from viewer.volume import Volume
 
 log = logging.getLogger(__name__)
@@ -81,17 +81,6 @@ def new_key() -> str:
     return f"{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
 
 
-def _atomic(path: Path, write, suffix: str = ".tmp") -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(handle)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def write_recovery(key: str, volume: Volume, mask: np.ndarray, extra: dict | None = None
                    ) -> RecoveryEntry:
     """Write (or replace) the recovery copy ``key`` of ``mask`` made on ``volume``."""
@@ -102,7 +91,8 @@ def write_recovery(key: str, volume: Volume, mask: np.ndarray, extra: dict | Non
     image = nib.Nifti1Image(mask, volume.affine)
     image.header["descrip"] = b"SpleenScope recovery"
     # the mask first: a sidecar without its mask is ignored by find_recoveries
-    _atomic(mask_path, lambda temp: nib.save(image, temp), suffix=".tmp.nii.gz")
+    with atomic_path(mask_path, suffix=".tmp.nii.gz") as temporary:
+        nib.save(image, temporary)
     meta = {
         "source_path": volume.source_path,
         "shape": [int(v) for v in volume.shape],
@@ -112,7 +102,7 @@ def write_recovery(key: str, volume: Volume, mask: np.ndarray, extra: dict | Non
         "pid": os.getpid(),
         **(extra or {}),
     }
-    _atomic(meta_path, lambda temp: Path(temp).write_text(json.dumps(meta, indent=1)))
+    write_text_atomically(meta_path, json.dumps(meta, indent=1))
     log.info("recovery copy %s written", key)
     return RecoveryEntry(key, mask_path, meta_path, meta)
 

@@ -14,10 +14,9 @@ import datetime as _dt
 import io
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 
+from viewer.atomic import write_text_atomically
 from viewer.volume import Volume
 
 log = logging.getLogger(__name__)
@@ -89,20 +88,6 @@ def report_csv_text(report: dict) -> str:
     return buffer.getvalue()
 
 
-def _write_text_atomically(text: str, path: Path) -> Path:
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    log.info("wrote report %s", path.name)
-    return path
-
-
 def write_report(report: dict, path: str | Path) -> Path:
     """Write ``report`` as JSON (``.json``) or CSV (any other suffix, e.g. ``.csv``)."""
     path = Path(path)
@@ -110,4 +95,6 @@ def write_report(report: dict, path: str | Path) -> Path:
         text = json.dumps(report, indent=2, allow_nan=False, default=str) + "\n"
     else:
         text = report_csv_text(report)
-    return _write_text_atomically(text, path)
+    write_text_atomically(path, text)
+    log.info("wrote report %s", Path(path).name)
+    return Path(path)
