@@ -30,6 +30,7 @@ from viewer.atomic import atomic_path
 from viewer.errors import SpleenScopeError
 from viewer.io.dicom_files import scan
 from viewer.io.dicom_records import SliceRecord
+from viewer.io.writers import check_output_path
 from viewer.volume import Volume
 
 log = logging.getLogger(__name__)
@@ -170,15 +171,7 @@ def _segment_descriptions(labels: list[int], label_names: dict[int, str], algori
 def _check_destination(volume: Volume, path: Path, overwrite: bool) -> None:
     if path.suffix.lower() != ".dcm":
         raise SpleenScopeError(f"{path.name}: a DICOM SEG file name must end in .dcm")
-    source = Path(volume.source_path).resolve() if volume.source_path else None
-    if source is not None and (path.resolve() == source or source in path.resolve().parents):
-        raise SpleenScopeError(
-            f"{path}: refusing to write over or inside the input; choose another output path"
-        )
-    if path.exists() and not overwrite:
-        raise SpleenScopeError(f"{path}: already exists; choose another name or pass --overwrite")
-    if not path.parent.is_dir():
-        raise SpleenScopeError(f"{path.parent}: no such folder; create it or choose another path")
+    check_output_path(path, volume.source_path, overwrite)
 
 
 def require_dicom_source(source: str | Path) -> None:

@@ -52,9 +52,18 @@ def _check_destination(volume: Volume | None, path: Path, overwrite: bool) -> Pa
     _, suffix = _split_suffix(path)
     if not suffix:
         raise SpleenScopeError(f"{path.name}: the output must end in .nii or .nii.gz")
-    if volume is not None and volume.source_path:
-        source = Path(volume.source_path).resolve()
-        target = path.resolve()
+    check_output_path(path, volume.source_path if volume is not None else "", overwrite)
+    return path
+
+
+def check_output_path(path: Path, input_path: str | Path, overwrite: bool) -> None:
+    """Refuse to write over or inside the input, over an existing file, or into no folder.
+
+    Every writer calls this before any work, so what the user opened is never lost.
+    """
+    if input_path:
+        source = Path(input_path).resolve()
+        target = Path(path).resolve()
         if target == source or (source.is_dir() and source in target.parents):
             raise SpleenScopeError(
                 f"{path}: refusing to write over or inside the input; choose another output path"
@@ -63,7 +72,6 @@ def _check_destination(volume: Volume | None, path: Path, overwrite: bool) -> Pa
         raise SpleenScopeError(f"{path}: already exists; choose another name or pass --overwrite")
     if not path.parent.is_dir():
         raise SpleenScopeError(f"{path.parent}: no such folder; create it or choose another path")
-    return path
 
 
 def _write_atomically(image: nib.Nifti1Image, path: Path) -> Path:
