@@ -1,21 +1,33 @@
-"""Dialogs: choosing one series of a folder, and the list of shortcuts."""
+"""Dialogs: choosing one series of a folder, and the list of shortcuts.
+
+The shortcuts list has two parts: the mouse gestures and slice keys the views
+handle themselves (:data:`SHORTCUTS`, written by hand: there is no QAction to read
+them from), and every keyboard shortcut of the window's QActions (menus, toolbar,
+and those the extensions register), read from the actions when the dialog opens
+(:func:`action_shortcuts`), so a key added or changed anywhere is listed as it is.
+"""
 
 from __future__ import annotations
 
 import html
 
+from PyQt5.QtGui import QKeySequence
 from PyQt5.QtWidgets import (
+    QAction,
     QDialog,
     QDialogButtonBox,
     QLabel,
     QListWidget,
+    QMainWindow,
+    QMenu,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-#: (keys, what they do) in the order the help lists them; the one source of truth.
+#: Mouse gestures and keys the slice views handle without a QAction (the keys of
+#: menu and toolbar commands come from the actions: :func:`action_shortcuts`).
 SHORTCUTS: list[tuple[str, str]] = [
     ("Left click / drag", "Move the crosshair; the other views go to the slices through it"),
     ("Wheel, ↑ ↓ ← →", "Previous / next slice in the view under the mouse"),
@@ -24,20 +36,53 @@ SHORTCUTS: list[tuple[str, str]] = [
     ("Ctrl + wheel, right drag", "Zoom around the mouse"),
     ("Middle drag, Space + drag", "Pan"),
     ("Shift + left drag", "Window/level: right = wider, down = brighter level"),
-    ("1 … 5", "Window presets: abdomen, liver, lung, bone, brain"),
-    ("0", "Header window (or automatic for MR)"),
-    ("A", "Automatic window (intensity percentiles)"),
-    ("R", "Reset zoom and pan in all views"),
-    ("F or double click", "Maximize the view under the mouse / back to all views"),
-    ("C", "Show / hide the crosshair lines"),
-    ("M", "Show / hide the mask overlays"),
-    ("O", "Mask as filled colour / outline"),
-    ("L", "Link zoom across the three views"),
-    ("D, then left drag", "Distance ruler in mm (drag its ends to adjust); Shift+D clears"),
-    ("Ctrl+O / Ctrl+D", "Open file / open DICOM folder"),
-    ("Ctrl+M", "Open mask"),
-    ("F1", "This list"),
+    ("Double click", "Maximize the view / back to all views"),
+    ("Left drag, ruler on", "Distance in mm on the slice; drag its ends to adjust"),
+    ("Left drag, Paint / Erase on", "Paint or erase on the slice (the circle is the brush)"),
 ]
+
+
+def _plain(text: str) -> str:
+    """Menu text without mnemonics (``&Open`` -> ``Open``; ``&&`` stays ``&``)."""
+    return text.replace("&&", "\0").replace("&", "").replace("\0", "&")
+
+
+def shortcut_text(action: QAction) -> str:
+    """All of ``action``'s key sequences as the menus show them (``Ctrl+Shift+Z``)."""
+    return ", ".join(seq.toString(QKeySequence.NativeText) for seq in action.shortcuts()
+                     if not seq.isEmpty())
+
+
+def action_shortcuts(window: QWidget) -> list[tuple[str, str]]:
+    """(keys, "Menu ▸ command") for every action of ``window`` with a shortcut, in
+    menu order, then the toolbars', then any other action the window holds."""
+    rows: list[tuple[str, str]] = []
+    seen: set[int] = set()
+
+    def add(action: QAction, where: str) -> None:
+        if id(action) in seen or action.isSeparator() or action.menu() is not None:
+            return
+        keys = shortcut_text(action)
+        if not keys:
+            return
+        seen.add(id(action))
+        text = _plain(action.text()).rstrip("…").strip() or _plain(action.iconText())
+        rows.append((keys, f"{where} ▸ {text}" if where else text))
+
+    def walk(menu: QMenu, where: str) -> None:
+        for action in menu.actions():
+            if action.menu() is not None:
+                walk(action.menu(), f"{where} ▸ {_plain(action.menu().title())}")
+            else:
+                add(action, where)
+
+    if isinstance(window, QMainWindow):
+        for action in window.menuBar().actions():
+            if action.menu() is not None:
+                walk(action.menu(), _plain(action.menu().title()))
+    for action in window.findChildren(QAction):
+        add(action, "")
+    return rows
 
 
 def series_summary(series) -> str:
@@ -92,22 +137,39 @@ class SeriesPickerDialog(QDialog):
 
 
 class ShortcutsDialog(QDialog):
+    """Mouse gestures (hand-written) and every key of the window's actions (read live)."""
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Keyboard and mouse shortcuts")
-        table = QTableWidget(len(SHORTCUTS), 2)
-        table.setObjectName("shortcuts_table")
-        table.setHorizontalHeaderLabels(["Keys / mouse", "Action"])
-        table.verticalHeader().hide()
-        for row, (keys, action) in enumerate(SHORTCUTS):
-            table.setItem(row, 0, QTableWidgetItem(keys))
-            table.setItem(row, 1, QTableWidgetItem(action))
-        table.resizeColumnsToContents()
-        table.horizontalHeader().setStretchLastSection(True)
-        table.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.rows = list(SHORTCUTS)
+        self.action_rows = action_shortcuts(parent) if parent is not None else []
+        mouse = _table("shortcuts_table", ["Mouse / keys in a view", "Action"], self.rows)
+        keys = _table("action_shortcuts_table", ["Keys", "Command"], self.action_rows)
         buttons = QDialogButtonBox(QDialogButtonBox.Close)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addWidget(table)
+        layout.addWidget(mouse, 2)  # first child widget (tests find it by child order too)
+        layout.insertWidget(0, QLabel("<b>In the slice views</b>"))
+        layout.addWidget(QLabel("<b>Menu and toolbar commands</b>"))
+        layout.addWidget(keys, 3)
         layout.addWidget(buttons)
-        self.resize(640, 520)
+        self.resize(680, 720)
+
+    def text(self) -> str:
+        """Everything listed, one ``keys<TAB>action`` line per row."""
+        return "\n".join(f"{keys}\t{what}" for keys, what in self.rows + self.action_rows)
+
+
+def _table(name: str, headers: list[str], rows: list[tuple[str, str]]) -> QTableWidget:
+    table = QTableWidget(len(rows), 2)
+    table.setObjectName(name)
+    table.setHorizontalHeaderLabels(headers)
+    table.verticalHeader().hide()
+    for row, (keys, action) in enumerate(rows):
+        table.setItem(row, 0, QTableWidgetItem(keys))
+        table.setItem(row, 1, QTableWidgetItem(action))
+    table.resizeColumnsToContents()
+    table.horizontalHeader().setStretchLastSection(True)
+    table.setEditTriggers(QTableWidget.NoEditTriggers)
+    return table

@@ -19,6 +19,16 @@ session re-measures and re-reviews (``MaskSession.prediction_edited``) or the
 window redraws (``MainWindow.refresh_overlays``). During a drag only the views'
 overlay images are re-rendered, so painting keeps up with the hand.
 
+The brushes and the ruler (``D``) share the plain left drag, so they are one
+exclusive group (``MainWindow.add_drag_tool``): switching one on switches the
+others off. Each edited array keeps its own undo history while the volume stays.
+
+Edits to a mask opened from a file are not the session's business (its Save and
+unsaved prompt cover the prediction only), so this tool guards them itself: on
+closing the window or opening another volume it asks Save / Discard / Cancel, and
+Save writes a NEW file beside the mask (``<mask>_edited.nii.gz``), never over the
+mask that was opened nor over the input.
+
 The editing itself is Qt-free: :class:`viewer.editing.MaskEditor`.
 """
 
@@ -27,6 +37,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PyQt5.QtCore import QEvent, QObject, QPoint, QRectF, Qt, QTimer
@@ -36,11 +47,13 @@ from PyQt5.QtWidgets import (
     QActionGroup,
     QComboBox,
     QDoubleSpinBox,
+    QFileDialog,
     QFormLayout,
     QGraphicsEllipseItem,
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QPushButton,
     QSizePolicy,
     QSpinBox,
@@ -50,6 +63,7 @@ from PyQt5.QtWidgets import (
 )
 
 from viewer.editing import MaskEditor, plane_axes
+from viewer.errors import SpleenScopeError
 from viewer.overlays import OverlayLayer, label_colors, present_labels
 from viewer.review import (
     AGREEMENT,
@@ -87,6 +101,53 @@ class EditTarget:
     title: str
     labels: np.ndarray
     layer_name: str | None  # None: the session's prediction
+
+
+@dataclass
+class _History:
+    """One edited array's editor and the undo step that was on top when it last
+    matched a file (None: as opened), so undoing back to it counts as saved."""
+
+    editor: MaskEditor
+    saved_top: object | None = None
+
+    @property
+    def unsaved(self) -> bool:
+        return _top_step(self.editor) is not self.saved_top
+
+    def mark_saved(self) -> None:
+        self.saved_top = _top_step(self.editor)
+
+
+def _top_step(editor: MaskEditor) -> object | None:
+    """The undo step on top of ``editor``'s history (identity marks a mask state).
+
+    MaskEditor has no public accessor for it; its undo deque is read, not changed.
+    """
+    steps = getattr(editor, "_undo", None)
+    return steps[-1] if steps else None
+
+
+def edited_mask_path(mask_path: str | Path) -> Path:
+    """Where edits of ``mask_path`` are saved by default: beside it, with an
+    ``_edited`` suffix (``label.nii.gz`` -> ``label_edited.nii.gz``; a DICOM SEG
+    ``seg.dcm`` -> ``seg_edited.nii.gz``), numbered when that name is taken, so the
+    mask that was opened is never the default target."""
+    path = Path(mask_path)
+    name = path.name
+    stem, suffix = name, ".nii.gz"
+    for known in (".nii.gz", ".nii"):
+        if name.lower().endswith(known):
+            stem, suffix = name[: -len(known)], name[-len(known):]
+            break
+    else:
+        stem = path.stem if path.suffix else name
+    candidate = path.parent / f"{stem}_edited{suffix}"
+    number = 2
+    while candidate.exists():
+        candidate = path.parent / f"{stem}_edited_{number}{suffix}"
+        number += 1
+    return candidate
 
 
 @dataclass
@@ -193,6 +254,8 @@ class MaskEditTool(QObject):
         self.window = window
         self.tool: str | None = None
         self.editor: MaskEditor | None = None
+        #: every array edited since the volume was shown (switching masks keeps history)
+        self._histories: list[_History] = []
         self._editor_key: str | None = None
         self._stroke: _Stroke | None = None
         self._targets: list[EditTarget] = []
@@ -223,6 +286,7 @@ class MaskEditTool(QObject):
         if session is not None:
             session.prediction_changed.connect(self.refresh_targets)
             session.dirty_changed.connect(lambda _dirty: self._update_status())
+        window.add_close_guard(self.confirm_discard_file_edits)
         self._volume_changed(window.volume)
 
     # ------------------------------------------------------------------ set-up
@@ -248,10 +312,15 @@ class MaskEditTool(QObject):
                                 "Paint brush: left drag paints on the slice")
         self.act_erase = action("Erase", "act_edit_erase", "E", True,
                                 "Eraser: left drag erases on the slice")
-        group = QActionGroup(self)
-        group.setExclusionPolicy(QActionGroup.ExclusionPolicy.ExclusiveOptional)
-        group.addAction(self.act_paint)
-        group.addAction(self.act_erase)
+        add_drag_tool = getattr(window, "add_drag_tool", None)
+        if add_drag_tool is not None:  # one group with the ruler: one left-drag tool at a time
+            add_drag_tool(self.act_paint)
+            add_drag_tool(self.act_erase)
+        else:
+            group = QActionGroup(self)
+            group.setExclusionPolicy(QActionGroup.ExclusionPolicy.ExclusiveOptional)
+            group.addAction(self.act_paint)
+            group.addAction(self.act_erase)
         self.act_paint.toggled.connect(lambda on: self._tool_toggled(PAINT, on))
         self.act_erase.toggled.connect(lambda on: self._tool_toggled(ERASE, on))
         self.act_smaller = action("Smaller brush", "act_edit_smaller", "[")
@@ -267,6 +336,10 @@ class MaskEditTool(QObject):
         self.act_fill.triggered.connect(lambda: self.fill_holes())
         self.act_new = action("New empty mask", "act_edit_new")
         self.act_new.triggered.connect(lambda: self.new_empty_mask())
+        self.act_save_file_mask = action("Save edited mask file as…", "act_edit_save_file",
+                                         tip="Write the edited mask opened from a file "
+                                             "to a new NIfTI file")
+        self.act_save_file_mask.triggered.connect(lambda: self.save_file_mask())
 
         menu = window.menu("&Edit")
         for act in (self.act_paint, self.act_erase, self.act_smaller, self.act_bigger):
@@ -276,6 +349,7 @@ class MaskEditTool(QObject):
             menu.addAction(act)
         menu.addSeparator()
         menu.addAction(self.act_new)
+        menu.addAction(self.act_save_file_mask)
         menu.addAction(self.dock.toggleViewAction())
         self.menu = menu
         bar = window.toolbar
@@ -333,9 +407,16 @@ class MaskEditTool(QObject):
         if target is None or self.window.volume is None:
             self._set_editor(None)
         elif self.editor is None or self.editor.labels is not target.labels:
-            # a different array (a new prediction replaces the old one): new history
-            volume = self.window.volume
-            self._set_editor(MaskEditor(target.labels, volume.spacing, volume.array), target.key)
+            # another array: its own history (kept while the array is a target)
+            alive = [t.labels for t in self._targets]
+            self._histories = [h for h in self._histories
+                               if any(h.editor.labels is a for a in alive)]
+            history = self._history_of(target.labels)
+            if history is None:
+                volume = self.window.volume
+                history = _History(MaskEditor(target.labels, volume.spacing, volume.array))
+                self._histories.append(history)
+            self._set_editor(history.editor, target.key)
             self._prediction_had_voxels = bool(target.labels.any())
         else:
             self._editor_key = target.key  # the same array under another role: keep the history
@@ -351,6 +432,86 @@ class MaskEditTool(QObject):
             and present_labels(layer.labels) in ([], [1]))
         self._show_label()
         self._update_status()
+
+    def _history_of(self, labels: np.ndarray) -> _History | None:
+        return next((h for h in self._histories if h.editor.labels is labels), None)
+
+    # ------------------------------------------------------- file mask saving
+    def unsaved_file_masks(self) -> list[str]:
+        """Names of the overlay layers (masks opened from files, or a new layer) that
+        hold strokes not yet written to a file. The session's prediction is not
+        listed: its own Save and prompt cover it."""
+        names = []
+        for target in self._targets:
+            if target.layer_name is None:
+                continue
+            layer = self.window.overlays.get(target.layer_name)
+            history = self._history_of(target.labels)
+            if layer is not None and layer.labels is target.labels and history is not None \
+                    and history.unsaved:
+                names.append(target.layer_name)
+        return names
+
+    def confirm_discard_file_edits(self) -> bool:
+        """Close guard: True when nothing is unsaved, or the user saved or discarded."""
+        names = self.unsaved_file_masks()
+        if not names or self.window.headless:
+            return True
+        listed = ", ".join(f"“{name}”" for name in names)
+        answer = QMessageBox.question(
+            self.window, "Unsaved mask edits",
+            f"The mask {listed} has edits that are not saved. Save them to a new file "
+            "(the file it was opened from stays as it is)?",
+            QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel, QMessageBox.Save)
+        if answer == QMessageBox.Save:
+            return all(self.save_file_mask(name) is not None for name in names)
+        return answer == QMessageBox.Discard
+
+    def save_file_mask(self, layer_name: str | None = None,
+                       path: str | Path | None = None) -> Path | None:
+        """Write the overlay layer ``layer_name`` (default: the mask being edited) to a
+        new NIfTI file on the input's grid; ask where (pre-filled with
+        :func:`edited_mask_path`) unless ``path`` is given. Never over the mask it was
+        opened from nor over the input. Returns the file, or None (cancelled, error)."""
+        window, volume = self.window, self.window.volume
+        if layer_name is None:
+            target = self.current_target()
+            layer_name = target.layer_name if target is not None else None
+        layer = window.overlays.get(layer_name) if layer_name else None
+        if volume is None or layer is None:
+            window.show_error("Choose a mask opened from a file in the Edit panel first.",
+                              "Nothing to save")
+            return None
+        from viewer.io.writers import default_mask_path, save_mask
+
+        source = window.mask_sources.get(layer_name)
+        suggested = edited_mask_path(source) if source is not None else default_mask_path(volume)
+        overwrite = False
+        if path is None:
+            chosen, _ = QFileDialog.getSaveFileName(
+                window, f"Save edited mask “{layer_name}”", str(suggested),
+                "NIfTI (*.nii.gz *.nii)")
+            if not chosen:
+                return None
+            path, overwrite = Path(chosen), True  # the dialog asked about replacing
+        path = Path(path)
+        if not path.name.lower().endswith((".nii", ".nii.gz")):
+            path = path.with_name(path.name + ".nii.gz")
+        if source is not None and path.resolve() == Path(source).resolve():
+            window.show_error(f"{path.name} is the mask that was opened; save the edits "
+                              "under another name.", "Could not save the mask")
+            return None
+        try:
+            written = save_mask(volume, layer.labels, path, overwrite=overwrite)
+        except (SpleenScopeError, OSError) as error:
+            window.show_error(str(error), "Could not save the mask")
+            return None
+        history = self._history_of(layer.labels)
+        if history is not None:
+            history.mark_saved()
+        window.statusBar().showMessage(f"Saved the edited mask to {written}", 6000)
+        self._update_status()
+        return written
 
     def _set_editor(self, editor: MaskEditor | None, key: str | None = None) -> None:
         if self._stroke is not None:
@@ -700,6 +861,8 @@ class MaskEditTool(QObject):
         self.act_fill.setEnabled(has)
         self.panel.fill_button.setEnabled(has)
         self.act_new.setEnabled(self.window.volume is not None)
+        self.act_save_file_mask.setEnabled(has and target is not None
+                                           and target.layer_name is not None)
         self.panel.new_mask_button.setEnabled(self.window.volume is not None)
         if not has:
             text = "No mask to edit. Segment, open a mask, or make a new empty one."
@@ -708,13 +871,18 @@ class MaskEditTool(QObject):
             if target.layer_name is None and session is not None:
                 saved = "unsaved (File ▸ Save mask)" if session.dirty else "saved"
             else:
-                saved = "edited, not saved" if editor.changed else "unchanged"
+                history = self._history_of(editor.labels)
+                if history is not None and history.unsaved:
+                    saved = "edited, not saved (Edit ▸ Save edited mask file as…)"
+                else:
+                    saved = "saved" if history is not None and history.saved_top else "unchanged"
             text = f"{steps} · {saved}"
         self.panel.status.setText(text)
 
     def _volume_changed(self, volume) -> None:
         self._stroke = None
         self._set_editor(None)
+        self._histories = []
         if volume is not None:
             from viewer.window_level import looks_like_ct
 

@@ -10,6 +10,9 @@ and ``viewer/ui/extensions.py``):
 - ``set_cursor_world(xyz)``, ``cursor_world()``, ``go_to_slice(view, index)``.
 - ``add_dock(widget, title, area)``, ``menu(title)``, ``.toolbar``.
 - ``add_close_guard(callable)``, ``save_screenshot(path)``.
+- ``add_drag_tool(action)``: a checkable action that takes the plain left drag
+  (ruler, paint, erase); switching one on switches the others off.
+- ``mask_sources``: layer name -> the file ``open_mask`` read it from.
 - signals ``volume_changed(object)``, ``cursor_moved(object)``, ``load_failed(str)``,
   ``overlays_changed()``.
 """
@@ -120,6 +123,8 @@ class MainWindow(QMainWindow):
         self._value_span = 1000.0
         self._hovering = False
         self._dialogs: list[QWidget] = []
+        #: overlay layer name -> the file it was opened from (``open_mask``)
+        self.mask_sources: dict[str, Path] = {}
 
         self.views = {name: SliceView(name) for name in VIEW_NAMES}
         for view in self.views.values():
@@ -249,6 +254,11 @@ class MainWindow(QMainWindow):
         one; returning False cancels (e.g. after an unsaved-mask prompt)."""
         self._close_guards.append(guard)
 
+    def add_drag_tool(self, action: QAction) -> None:
+        """Make the checkable ``action`` one of the left-drag tools (ruler, brushes):
+        at most one is on, so a drag never both measures and paints."""
+        self.drag_tools.addAction(action)
+
     def _guards_allow(self) -> bool:
         return all(guard() for guard in list(self._close_guards))
 
@@ -283,6 +293,7 @@ class MainWindow(QMainWindow):
         """Show ``volume`` now (replacing any other and dropping its overlays)."""
         self.volume = volume
         self.overlays.clear()
+        self.mask_sources.clear()
         self._renderers.clear()
         self._present.clear()
         self.notices = []
@@ -330,12 +341,14 @@ class MainWindow(QMainWindow):
                 f"the volume {self.volume.shape}"
             )
         self.overlays.add(layer)
+        self.mask_sources.pop(layer.name, None)  # open_mask records it again
         self._renderers[layer.name] = LayerRenderer(layer)
         self._present[layer.name] = present_labels(layer.labels)
         self._sync_overlays()
 
     def remove_overlay(self, name: str) -> None:
         self.overlays.remove(name)
+        self.mask_sources.pop(name, None)
         self._renderers.pop(name, None)
         self._present.pop(name, None)
         self._sync_overlays()
@@ -369,6 +382,7 @@ class MainWindow(QMainWindow):
             opacity=0.5,
         )
         self.set_overlay(layer)
+        self.mask_sources[layer.name] = Path(path)
         if notice:
             self.notices.append(notice)
             self.info_panel.show_volume(self.volume, self.notices)
@@ -702,6 +716,9 @@ class MainWindow(QMainWindow):
         self.act_measure = self._action("&Distance ruler (left drag draws, handles adjust)",
                                         self.set_measure_mode, "D", checkable=True)
         self.act_measure.setIconText("Ruler")
+        self.drag_tools = QActionGroup(self)
+        self.drag_tools.setExclusionPolicy(QActionGroup.ExclusionPolicy.ExclusiveOptional)
+        self.drag_tools.addAction(self.act_measure)
         self.act_clear_rulers = self._action("Clear &rulers", self.clear_rulers, "Shift+D")
         self.act_toggle_mask = self._action("Show / hide &mask", self.toggle_overlays, "M")
         self.act_outline = self._action("Mask &outline / filled", self.toggle_outline, "O")
