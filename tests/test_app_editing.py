@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PyQt5.QtCore import QEvent, QPointF, Qt
 from PyQt5.QtGui import QMouseEvent
-from PyQt5.QtWidgets import QApplication
+from PyQt5.QtWidgets import QApplication, QMessageBox
 from scipy import ndimage
 
 from tests.app_support import (  # noqa: F401
@@ -317,3 +317,88 @@ def test_binary_mask_file_edited_then_used_as_prediction_keeps_its_history(
     assert np.array_equal(session.prediction, ct_reference)
     qtbot.waitUntil(lambda: session.measurements.voxels == int(ct_reference.sum()),
                     timeout=10000)
+
+
+# ------------------------------------------------ unsaved edits of a mask FILE
+@pytest.fixture
+def file_mask(qtbot, window, ct_volume, ct_reference, tmp_path):
+    """The CT with a copy of its label (in tmp_path, so Save may write beside it)
+    opened as a mask file, and one paint stroke on it."""
+    import shutil
+
+    mask_file = tmp_path / "masks" / "spleen_label.nii.gz"
+    mask_file.parent.mkdir()
+    shutil.copy(sample_path("ct_spleen_dicom_label.nii.gz"), mask_file)
+    with_volume(qtbot, window, ct_volume)
+    layer = window.open_mask(mask_file)
+    tool = window.edit_tool
+    view = window.views["axial"]
+    k = view.slice_index
+    i0, j0 = _empty_spot(ct_reference[:, :, k], (256, 256), 10)
+    tool.set_tool("paint")
+    tool.set_radius(3.0)
+    _drag(view, (i0, j0 - 2, k), (i0, j0 + 2, k), steps=2)
+    assert layer.labels[i0, j0, k] == 1 and ct_reference[i0, j0, k] == 0
+    assert tool.unsaved_file_masks() == [layer.name]
+    assert "not saved" in tool.panel.status.text()
+    return window, layer, mask_file, mask_file.read_bytes(), (i0, j0, k)
+
+
+def test_closing_with_edited_file_mask_save_writes_a_new_file_beside_it(
+        qtbot, file_mask, answers, ct_volume):
+    from viewer.overlays import load_mask_for_volume
+
+    window, layer, mask_file, original_bytes, painted = file_mask
+    answers.question = QMessageBox.Save
+    answers.save_path = str(mask_file)  # the user picks the opened mask itself: refused
+    assert not window.close()
+    assert window.isVisible() and "another name" in window.last_error
+    assert mask_file.read_bytes() == original_bytes
+
+    answers.save_path = None  # accept the suggested name
+    assert window.close()
+    assert not window.isVisible()
+    title, text = answers.questions[-1]
+    assert title == "Unsaved mask edits" and layer.name in text
+    caption, suggested = answers.save_dialogs[-1]
+    assert Path(suggested) == mask_file.parent / "spleen_label_edited.nii.gz"
+    written, _ = load_mask_for_volume(suggested, ct_volume)
+    assert np.array_equal(written, layer.labels) and written[painted] == 1
+    assert mask_file.read_bytes() == original_bytes  # the opened mask is untouched
+    assert window.edit_tool.unsaved_file_masks() == []
+
+
+def test_opening_another_volume_with_edited_file_mask_discard_loses_them(
+        qtbot, file_mask, answers):
+    window, layer, mask_file, original_bytes, _ = file_mask
+    answers.question = QMessageBox.Discard
+    with qtbot.waitSignal(window.volume_changed, timeout=60000):
+        assert window.open_path(sample_path("ct_spleen_dicom"))
+    assert len(answers.questions) == 1 and answers.save_dialogs == []
+    assert layer.name not in window.overlays
+    assert sorted(p.name for p in mask_file.parent.iterdir()) == [mask_file.name]
+    assert mask_file.read_bytes() == original_bytes
+    assert window.edit_tool.unsaved_file_masks() == []
+
+
+def test_edited_file_mask_cancel_keeps_window_and_edits_and_undo_makes_it_clean(
+        qtbot, file_mask, answers, ct_reference):
+    window, layer, mask_file, _, painted = file_mask
+    answers.question = QMessageBox.Cancel
+    assert not window.open_path(sample_path("ct_spleen_dicom"))
+    assert not window.close()
+    assert window.isVisible() and layer.labels[painted] == 1
+    assert len(answers.questions) == 2 and answers.save_dialogs == []
+
+    answers.question = QMessageBox.Save
+    answers.save_path = ""  # Save, then Cancel in the file dialog: nothing closes
+    assert not window.close()
+    assert len(answers.save_dialogs) == 1
+    assert sorted(p.name for p in mask_file.parent.iterdir()) == [mask_file.name]
+
+    window.edit_tool.undo()  # back to the file's state: nothing to save, nothing asked
+    assert np.array_equal(layer.labels > 0, ct_reference > 0)
+    assert window.edit_tool.unsaved_file_masks() == []
+    asked = len(answers.questions)
+    assert window.close()
+    assert len(answers.questions) == asked
