@@ -482,6 +482,10 @@ class MaskEditTool(QObject):
             window.show_error("Choose a mask opened from a file in the Edit panel first.",
                               "Nothing to save")
             return None
+        if layer.labels.size and int(layer.labels.max()) > 255:
+            window.show_error(f"“{layer_name}” has labels above 255, which a uint8 NIfTI "
+                              "cannot hold; it was not saved.", "Could not save the mask")
+            return None
         from viewer.io.writers import default_mask_path, save_mask
 
         source = window.mask_sources.get(layer_name)
