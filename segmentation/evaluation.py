@@ -153,19 +153,23 @@ def evaluate_folders(
     return report
 
 
+#: The per-case numbers, in the order reports and CSV files list them.
+METRIC_COLUMNS = (
+    "dice",
+    "iou",
+    "hd95_mm",
+    "assd_mm",
+    "volume_pred_ml",
+    "volume_ref_ml",
+    "volume_diff_ml",
+    "volume_diff_pct",
+)
+
+
 def summarize(rows: list[dict]) -> dict:
     """Mean, median, std, min and max of every numeric column over the cases."""
     summary: dict = {"cases": len(rows)}
-    for key in (
-        "dice",
-        "iou",
-        "hd95_mm",
-        "assd_mm",
-        "volume_pred_ml",
-        "volume_ref_ml",
-        "volume_diff_ml",
-        "volume_diff_pct",
-    ):
+    for key in METRIC_COLUMNS:
         values = np.array([r[key] for r in rows if r.get(key) is not None], dtype=float)
         if values.size:
             summary[key] = {

@@ -15,20 +15,10 @@ import math
 import sys
 from pathlib import Path
 
+from segmentation.evaluation import METRIC_COLUMNS
 from viewer.cli.segment import one_line_usage_errors
 
-CSV_COLUMNS = (
-    "case",
-    "dice",
-    "iou",
-    "hd95_mm",
-    "assd_mm",
-    "volume_pred_ml",
-    "volume_ref_ml",
-    "volume_diff_ml",
-    "volume_diff_pct",
-    "volume_outlier",
-)
+CSV_COLUMNS = ("case", *METRIC_COLUMNS, "volume_outlier")
 
 
 def add_parser(subparsers) -> None:
