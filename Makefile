@@ -9,17 +9,36 @@ STAMP := $(VENV)/.installed
 SPLEENSCOPE_SAMPLE_DATA ?= $(abspath ../shared/data)
 export SPLEENSCOPE_SAMPLE_DATA
 
-.PHONY: install run test lint bench train-model clean
+.PHONY: install system-packages run test lint bench train-model clean
+
+# Debian packages the tests use: a real X server and screen grabs for window tests,
+# a real PACS (Orthanc) with DCMTK as a second DICOM peer, dciodvfy for DICOM checks.
+# Installed where apt-get exists and we are root (CI, these machines); elsewhere the
+# tests that need them skip and say what to install.
+SYSTEM_PACKAGES := xvfb xauth xdotool imagemagick orthanc orthanc-dicomweb dcmtk dicom3tools \
+	libxcb-xinerama0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 \
+	libxcb-render-util0 libxcb-randr0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1 \
+	libgl1 libegl1 libfontconfig1 libdbus-1-3
+
+system-packages:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		if ! dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1; then \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+				apt-get install -y -q --no-install-recommends $(SYSTEM_PACKAGES); \
+		fi; \
+	else \
+		echo "not root or no apt-get: install $(SYSTEM_PACKAGES) by hand for the window and PACS tests"; \
+	fi
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch first and pinned: an unpinned torch pulls a multi-GB CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test,lint]'
+	$(PY) -m pip install -q -e '.[test,lint,cluster]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: system-packages $(STAMP)
 
 run: install
 	@if [ -d "$(SPLEENSCOPE_SAMPLE_DATA)/ct_spleen_dicom" ]; then \
