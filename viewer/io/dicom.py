@@ -22,18 +22,15 @@ from viewer.errors import (
     GeometryError,
     SeriesSelectionError,
     UnreadableFileError,
-    VolumeTooLargeError,
 )
 from viewer.io.dicom_files import ScanResult, scan
 from viewer.io.dicom_geometry import stack_geometry
 from viewer.io.dicom_pixels import read_stack
 from viewer.io.dicom_series import SeriesInfo, group_series
+from viewer.io.validation import check_affine, check_allocation, check_shape
 from viewer.volume import CANONICAL_AXCODES, Volume, canonical_ornt_transform
 
 log = logging.getLogger(__name__)
-
-# The same ceiling as the NIfTI reader: 2^31 voxels is 8 GiB as float32.
-MAX_VOXELS = 2**31
 
 __all__ = ["SeriesInfo", "list_series", "load_dicom"]
 
@@ -54,6 +51,13 @@ def _scan_series(inputs: list[Path]) -> tuple[ScanResult, list[SeriesInfo]]:
     result = scan(inputs)
     if not result.slices:
         where = _describe(inputs)
+        if result.first_error is not None:
+            if len(result.unreadable) > 1:
+                raise type(result.first_error)(
+                    f"{result.first_error} (and {len(result.unreadable) - 1} more unusable "
+                    "DICOM file(s), no usable slice)"
+                )
+            raise result.first_error
         if result.files_seen == 0:
             raise UnreadableFileError(
                 f"{where}: the folder is empty; choose a folder with DICOM files"
@@ -139,7 +143,7 @@ def load_dicom(
     found and ``series`` is None.
     """
     inputs = _as_inputs(path)
-    _, found = _scan_series(inputs)
+    scanned, found = _scan_series(inputs)
     chosen = choose_series(found, series, _describe(inputs))
     records = list(chosen.records)
     if any(r.extra.get("classic_multiframe") for r in records):
@@ -148,19 +152,17 @@ def load_dicom(
             "nuclear medicine); it cannot be placed as a volume"
         )
     first = records[0]
-    voxels = int(first.rows) * int(first.columns) * len(records)
-    if voxels > MAX_VOXELS or first.rows <= 0 or first.columns <= 0:
-        raise VolumeTooLargeError(
-            f"{first.path.name}: the headers declare {first.columns} x {first.rows} x {len(records)} "
-            "voxels, too large to be a real image; the files are corrupt"
-        )
+    source_shape = check_shape(
+        (first.columns, first.rows, len(records)), source=first.path.name, field="Rows/Columns"
+    )
+    check_allocation(source_shape, np.float32, source=first.path.name)
     geometry = stack_geometry(records)
-    source_shape = (first.columns, first.rows, len(records))
-    canonical_affine, allocate = canonical_allocator(geometry.affine_ras, source_shape)
+    affine = check_affine(geometry.affine_ras, source=first.path.name, field="geometry")
+    canonical_affine, allocate = canonical_allocator(affine, source_shape)
     if progress:
         progress(0, len(records))
     canonical = read_stack(geometry.ordered, allocate, progress=progress)
-    warnings = list(geometry.warnings)
+    warnings = list(geometry.warnings) + list(scanned.unreadable)
     if any(r.photometric == "MONOCHROME1" for r in records):
         warnings.append("MONOCHROME1 images were inverted so that higher values are brighter")
     if canonical.dtype.kind == "f":

@@ -18,8 +18,9 @@ from pathlib import Path
 import pydicom
 from pydicom.errors import InvalidDicomError
 
-from viewer.errors import UnreadableFileError
+from viewer.errors import SpleenScopeError, UnreadableFileError
 from viewer.io.dicom_records import SliceRecord, records_from_dataset
+from viewer.io.file_names import is_nifti_name
 
 log = logging.getLogger(__name__)
 # pydicom warns about malformed files as it reads them; we report such files in our
@@ -64,6 +65,11 @@ class ScanResult:
     non_image: int = 0
     files_seen: int = 0
     nifti_example: str = ""  # a NIfTI file met on the way, to point the user at it
+    # DICOM files that could not be used, one line each naming the file and why
+    # (never a header value): they become the volume's warnings, so nothing is
+    # dropped without a word.
+    unreadable: list[str] = field(default_factory=list)
+    first_error: SpleenScopeError | None = None  # raised when no slice at all is usable
 
 
 def candidate_files(inputs: Path | Iterable[Path]) -> list[Path]:
@@ -89,15 +95,39 @@ def candidate_files(inputs: Path | Iterable[Path]) -> list[Path]:
     return files
 
 
+def has_dicom_magic(path: Path) -> bool:
+    """Whether the file carries the DICOM Part 10 marker ("DICM" after the preamble)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(128)
+            return handle.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
 def read_header(path: Path) -> pydicom.Dataset | None:
-    """The dataset without pixel data, or None when the file is not DICOM."""
+    """The dataset without pixel data, or None when the file is not DICOM.
+
+    Raises :class:`UnreadableFileError` for a Part 10 file (``DICM`` marker) whose
+    header cannot be parsed: that is a damaged DICOM file, not a stray other file.
+    """
     try:
         if path.stat().st_size < 132:
             return None
-        return pydicom.dcmread(path, stop_before_pixels=True)
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        # Parse every element now: pydicom converts lazily, and a bad value must fail
+        # here, inside the per-file guard, not later in code that handles the series.
+        for _ in ds.iterall():
+            pass
+        return ds
     except InvalidDicomError:
         return _read_without_preamble(path)
-    except (OSError, ValueError, EOFError, TypeError, KeyError, AttributeError):
+    except Exception as error:  # noqa: BLE001 - arbitrary bytes can break the parser anywhere
+        if has_dicom_magic(path):
+            raise UnreadableFileError(
+                f"{path.name}: its DICOM header cannot be read ({type(error).__name__}; "
+                "truncated or damaged)"
+            ) from None
         return None
 
 
@@ -126,26 +156,60 @@ def is_image(ds: pydicom.Dataset) -> bool:
 
 
 def scan(inputs: Path | Iterable[Path]) -> ScanResult:
-    """Read the headers of every candidate file and keep the image slices."""
+    """Read the headers of every candidate file and keep the image slices.
+
+    A file that is not DICOM is skipped quietly; a DICOM file that cannot be used
+    (damaged header, a header value no image has) is skipped with a note in
+    ``unreadable``, so one bad file never aborts a folder and never vanishes silently.
+    """
     result = ScanResult()
     for path in candidate_files(inputs):
         result.files_seen += 1
-        if path.name.lower().endswith((".nii", ".nii.gz")):
+        if is_nifti_name(path.name):
             result.not_dicom += 1
             result.nifti_example = result.nifti_example or path.name
             continue
-        ds = read_header(path)
-        if ds is None:
-            result.not_dicom += 1
-            log.debug("skipping %s: not DICOM", path.name)
-            continue
-        if not is_image(ds):
-            result.non_image += 1
-            log.debug("skipping %s: not an image object", path.name)
-            continue
         try:
+            ds = read_header(path)
+            if ds is None:
+                result.not_dicom += 1
+                log.debug("skipping %s: not DICOM", path.name)
+                continue
+            if not is_image(ds):
+                if has_dicom_magic(path) and _claims_image_storage(ds):
+                    raise UnreadableFileError(
+                        f"{path.name}: an image file whose header lacks Rows or Columns "
+                        "(truncated or damaged)"
+                    )
+                result.non_image += 1
+                log.debug("skipping %s: not an image object", path.name)
+                continue
             result.slices.extend(records_from_dataset(ds, path))
-        except (ValueError, TypeError, IndexError, AttributeError) as error:
-            log.debug("skipping %s: unusable header (%s)", path.name, error)
-            result.non_image += 1
+        except SpleenScopeError as error:
+            _note_unreadable(result, path, error)
+        except Exception as error:  # noqa: BLE001 - a damaged header can fail anywhere
+            _note_unreadable(
+                result,
+                path,
+                UnreadableFileError(
+                    f"{path.name}: its DICOM header is unusable ({type(error).__name__})"
+                ),
+            )
     return result
+
+
+def _claims_image_storage(ds: pydicom.Dataset) -> bool:
+    sop_class = str(
+        ds.get("SOPClassUID", "") or getattr(ds.get("file_meta", {}), "MediaStorageSOPClassUID", "")
+    )
+    return sop_class.startswith("1.2.840.10008.5.1.4.1.1.") and not any(
+        sop_class == p or sop_class.startswith(p + ".") for p in NON_IMAGE_SOP_PREFIXES
+    )
+
+
+def _note_unreadable(result: ScanResult, path: Path, error: SpleenScopeError) -> None:
+    message = str(error)
+    log.warning("skipping a DICOM file: %s", message)
+    result.unreadable.append(f"skipped {message}")
+    if result.first_error is None:
+        result.first_error = error

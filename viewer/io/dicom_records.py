@@ -8,10 +8,21 @@ the per-frame functional groups, falling back on the shared ones.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pydicom
+
+from viewer.io.validation import (
+    HeaderValueError,
+    check_direction_cosines,
+    check_frame_count,
+    check_spacing,
+    finite_float,
+    finite_floats,
+    positive_int,
+)
 
 
 @dataclass(frozen=True)
@@ -46,32 +57,43 @@ class SliceRecord:
 
 
 # ------------------------------------------------------------------ header values
-def _floats(value, count: int) -> tuple[float, ...] | None:
-    if value is None:
-        return None
-    try:
-        values = tuple(float(v) for v in value)
-    except (TypeError, ValueError):
-        return None
-    return values if len(values) == count else None
+# Values that only decorate (window, thickness, numbers used for sorting labels)
+# degrade to None when unusable; values that place or scale voxels go through the
+# validation gate and make the slice unusable, with a message naming the field.
+def _floats(value, count: int, source: str, field: str) -> tuple[float, ...] | None:
+    return finite_floats(_plain(value), count, source=source, field=field)
+
+
+def _plain(value):
+    """A pydicom value as a Python list/scalar (MultiValue, DSfloat, IS ...)."""
+    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
+        return list(value)
+    return value
 
 
 def _first_float(value) -> float | None:
+    """Best effort for decorative values: None when absent, not a number or not finite."""
     if value is None or value == "":
         return None
     try:
         if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
             value = value[0]
-        return float(value)
-    except (TypeError, ValueError, IndexError):
+        number = float(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
+    return number if math.isfinite(number) else None
 
 
 def _int_or_none(value) -> int | None:
     try:
         return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
+
+
+def _positive_or_none(value) -> float | None:
+    number = _first_float(value)
+    return number if number is not None and number > 0 else None
 
 
 def _window(item) -> tuple[float, float] | None:
@@ -80,6 +102,53 @@ def _window(item) -> tuple[float, float] | None:
     if center is None or width is None or width <= 0:
         return None
     return (center, width)
+
+
+def _rescale(slope_value, intercept_value, source: str) -> tuple[float, float]:
+    slope = finite_float(_plain(slope_value), source=source, field="RescaleSlope")
+    intercept = finite_float(_plain(intercept_value), source=source, field="RescaleIntercept")
+    return (1.0 if slope in (None, 0.0) else slope), (intercept or 0.0)
+
+
+def _pixel_spacing(value, source: str) -> tuple[float, float] | None:
+    numbers = _floats(value, 2, source, "PixelSpacing")
+    return None if numbers is None else check_spacing(numbers, source=source, field="PixelSpacing")
+
+
+def _bits(ds: pydicom.Dataset, source: str) -> tuple[int, int, int]:
+    """(BitsAllocated, BitsStored, PixelRepresentation), checked against each other."""
+    allocated = positive_int(
+        ds.get("BitsAllocated", 16) or 16, source=source, field="BitsAllocated", maximum=64
+    )
+    if allocated not in (1, 8, 16, 32, 64):
+        raise HeaderValueError(source, "BitsAllocated", "is not 1, 8, 16, 32 or 64")
+    stored = positive_int(
+        ds.get("BitsStored", allocated) or allocated, source=source, field="BitsStored", maximum=64
+    )
+    if stored > allocated:
+        raise HeaderValueError(source, "BitsStored", "is larger than BitsAllocated")
+    representation = _int_or_none(ds.get("PixelRepresentation", 0)) or 0
+    if representation not in (0, 1):
+        raise HeaderValueError(source, "PixelRepresentation", "is neither 0 nor 1")
+    return allocated, stored, representation
+
+
+def _frame_count(ds: pydicom.Dataset, path: Path, rows: int, columns: int, bits: int) -> int:
+    """NumberOfFrames, checked against the bytes in the file before any per-frame work."""
+    value = ds.get("NumberOfFrames")
+    if value in (None, ""):
+        return 1
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = 0
+    syntax = getattr(ds.get("file_meta", None), "TransferSyntaxUID", None)
+    compressed = bool(getattr(syntax, "is_compressed", False))
+    samples = _int_or_none(ds.get("SamplesPerPixel", 1)) or 1
+    frame_bytes = rows * columns * samples * bits // 8
+    return check_frame_count(
+        _plain(value), frame_bytes, size, source=path.name, compressed=compressed
+    )
 
 
 def _group_item(ds: pydicom.Dataset, frame: int, sequence: str, attribute: str):
@@ -98,36 +167,45 @@ def _group_item(ds: pydicom.Dataset, frame: int, sequence: str, attribute: str):
 
 
 def records_from_dataset(ds: pydicom.Dataset, path: Path) -> list[SliceRecord]:
-    """One record per image plane in the dataset (one, or one per frame)."""
-    frames = _int_or_none(ds.get("NumberOfFrames")) or 1
+    """One record per image plane in the dataset (one, or one per frame).
+
+    Every value that places or scales voxels goes through :mod:`viewer.io.validation`;
+    an unusable one raises :class:`viewer.io.validation.HeaderValueError` naming the field.
+    """
+    source = path.name
+    rows = positive_int(ds.get("Rows"), source=source, field="Rows")
+    columns = positive_int(ds.get("Columns"), source=source, field="Columns")
+    bits_allocated, bits_stored, representation = _bits(ds, source)
+    frames = _frame_count(ds, path, rows, columns, bits_allocated)
     common = dict(
         path=path,
-        rows=int(ds.Rows),
-        columns=int(ds.Columns),
+        rows=rows,
+        columns=columns,
         series_uid=str(ds.get("SeriesInstanceUID", "") or ""),
         series_number=_int_or_none(ds.get("SeriesNumber")),
         description=str(ds.get("SeriesDescription", "") or ""),
         modality=str(ds.get("Modality", "") or ""),
         photometric=str(ds.get("PhotometricInterpretation", "MONOCHROME2") or "MONOCHROME2"),
-        bits_stored=int(ds.get("BitsStored", ds.get("BitsAllocated", 16)) or 16),
-        pixel_representation=int(ds.get("PixelRepresentation", 0) or 0),
+        bits_stored=bits_stored,
+        pixel_representation=representation,
         number_of_frames=frames,
         transfer_syntax=str(getattr(ds.get("file_meta", None), "TransferSyntaxUID", "") or ""),
     )
     if "PerFrameFunctionalGroupsSequence" not in ds:
-        slope = _first_float(ds.get("RescaleSlope"))
-        intercept = _first_float(ds.get("RescaleIntercept"))
+        slope, intercept = _rescale(ds.get("RescaleSlope"), ds.get("RescaleIntercept"), source)
         record = SliceRecord(
             frame=None if frames == 1 else 0,
-            position=_floats(ds.get("ImagePositionPatient"), 3),
-            orientation=_floats(ds.get("ImageOrientationPatient"), 6),
-            pixel_spacing=_floats(ds.get("PixelSpacing"), 2),
-            rescale_slope=1.0 if slope in (None, 0.0) else slope,
-            rescale_intercept=intercept or 0.0,
+            position=_floats(ds.get("ImagePositionPatient"), 3, source, "ImagePositionPatient"),
+            orientation=check_direction_cosines(
+                _plain(ds.get("ImageOrientationPatient")), source=source
+            ),
+            pixel_spacing=_pixel_spacing(ds.get("PixelSpacing"), source),
+            rescale_slope=slope,
+            rescale_intercept=intercept,
             instance_number=_int_or_none(ds.get("InstanceNumber")),
             window=_window(ds),
-            slice_thickness=_first_float(ds.get("SpacingBetweenSlices"))
-            or _first_float(ds.get("SliceThickness")),
+            slice_thickness=_positive_or_none(ds.get("SpacingBetweenSlices"))
+            or _positive_or_none(ds.get("SliceThickness")),
             **common,
         )
         if frames > 1:  # a classic multi-frame without per-frame geometry (cine, NM)
@@ -141,39 +219,49 @@ def records_from_dataset(ds: pydicom.Dataset, path: Path) -> list[SliceRecord]:
 
 def _enhanced_records(ds: pydicom.Dataset, frames: int, common: dict) -> list[SliceRecord]:
     """Enhanced CT/MR: geometry and rescale live in the functional groups, per frame."""
+    source = common["path"].name
     records = []
     window = None
-    center = _group_item(ds, 0, "FrameVOILUTSequence", "WindowCenter")
-    width = _group_item(ds, 0, "FrameVOILUTSequence", "WindowWidth")
-    if center is not None and width is not None and _first_float(width):
-        window = (_first_float(center), _first_float(width))
+    center = _first_float(_group_item(ds, 0, "FrameVOILUTSequence", "WindowCenter"))
+    width = _first_float(_group_item(ds, 0, "FrameVOILUTSequence", "WindowWidth"))
+    if center is not None and width:
+        window = (center, width)
     for frame in range(frames):
-        slope = _first_float(
-            _group_item(ds, frame, "PixelValueTransformationSequence", "RescaleSlope")
-        )
-        intercept = _first_float(
-            _group_item(ds, frame, "PixelValueTransformationSequence", "RescaleIntercept")
+        slope, intercept = _rescale(
+            _group_item(ds, frame, "PixelValueTransformationSequence", "RescaleSlope"),
+            _group_item(ds, frame, "PixelValueTransformationSequence", "RescaleIntercept"),
+            source,
         )
         records.append(
             SliceRecord(
                 frame=frame,
                 position=_floats(
-                    _group_item(ds, frame, "PlanePositionSequence", "ImagePositionPatient"), 3
+                    _group_item(ds, frame, "PlanePositionSequence", "ImagePositionPatient"),
+                    3,
+                    source,
+                    "ImagePositionPatient",
                 ),
-                orientation=_floats(
-                    _group_item(ds, frame, "PlaneOrientationSequence", "ImageOrientationPatient"), 6
+                orientation=check_direction_cosines(
+                    _plain(
+                        _group_item(
+                            ds, frame, "PlaneOrientationSequence", "ImageOrientationPatient"
+                        )
+                    ),
+                    source=source,
                 ),
-                pixel_spacing=_floats(
-                    _group_item(ds, frame, "PixelMeasuresSequence", "PixelSpacing"), 2
+                pixel_spacing=_pixel_spacing(
+                    _group_item(ds, frame, "PixelMeasuresSequence", "PixelSpacing"), source
                 ),
-                rescale_slope=1.0 if slope in (None, 0.0) else slope,
-                rescale_intercept=intercept or 0.0,
+                rescale_slope=slope,
+                rescale_intercept=intercept,
                 instance_number=frame + 1,
                 window=window,
-                slice_thickness=_first_float(
+                slice_thickness=_positive_or_none(
                     _group_item(ds, frame, "PixelMeasuresSequence", "SpacingBetweenSlices")
                 )
-                or _first_float(_group_item(ds, frame, "PixelMeasuresSequence", "SliceThickness")),
+                or _positive_or_none(
+                    _group_item(ds, frame, "PixelMeasuresSequence", "SliceThickness")
+                ),
                 **common,
             )
         )

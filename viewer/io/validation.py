@@ -117,8 +117,9 @@ def check_shape(
     voxels = math.prod(shape)
     if voxels > max_voxels:
         raise VolumeTooLargeError(
-            f"{source}: header field {field} declares an impossible size ({voxels:,} voxels, "
-            f"over the {max_voxels:,} limit); the file is corrupt or not an image volume"
+            f"{source}: header field {field} declares an impossible size "
+            f"({' x '.join(str(s) for s in shape)} voxels, over the {max_voxels:,} limit); "
+            "the file is corrupt or not an image volume"
         )
     return shape
 
@@ -159,7 +160,12 @@ def check_data_size(needed: int, present: int, *, source: str, what: str = "imag
 
 
 def check_frame_count(
-    frames, frame_bytes: int, bytes_present: int, *, source: str, field: str = "NumberOfFrames",
+    frames,
+    frame_bytes: int,
+    bytes_present: int,
+    *,
+    source: str,
+    field: str = "NumberOfFrames",
     compressed: bool = False,
 ) -> int:
     """A frame count the bytes on disk can hold, checked before any per-frame work.
@@ -171,7 +177,9 @@ def check_frame_count(
     smallest = 8 if compressed else max(1, frame_bytes)
     if count * smallest > bytes_present:
         raise HeaderValueError(
-            source, field, "claims more frames than the file holds bytes for",
+            source,
+            field,
+            "claims more frames than the file holds bytes for",
             "the file is corrupt or truncated; re-export it",
         )
     return count
