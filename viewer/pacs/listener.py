@@ -1,0 +1,184 @@
+"""Receiving DICOM instances: our storage listener (C-MOVE destination) and the
+C-STORE handler that C-GET shares.
+
+Arrivals are written as received (``event.encoded_dataset()``: no decoding, no
+re-encoding) to ``<SOP Instance UID>.dcm`` in the folder they are meant for, so a
+JPEG 2000 CT stays JPEG 2000 and a 200-slice series costs one write per slice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from viewer.pacs.errors import PacsError
+from viewer.pacs.nodes import LocalIdentity
+from viewer.pacs.staging import CancelCheck, ProgressCallback, instance_file_name
+
+log = logging.getLogger(__name__)
+
+STATUS_SUCCESS = 0x0000
+STATUS_OUT_OF_RESOURCES = 0xA700  # what we answer once the user has cancelled
+STATUS_CANNOT_UNDERSTAND = 0xC000
+
+
+def transfer_syntaxes() -> list[str]:
+    """Every transfer syntax we can store as is and decode later (pylibjpeg)."""
+    from pydicom import uid
+
+    return [
+        uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian, uid.DeflatedExplicitVRLittleEndian,
+        uid.ExplicitVRBigEndian, uid.JPEG2000Lossless, uid.JPEG2000, uid.JPEGLosslessSV1,
+        uid.JPEGLossless, uid.JPEGBaseline8Bit, uid.JPEGExtended12Bit, uid.JPEGLSLossless,
+        uid.JPEGLSNearLossless, uid.RLELossless,
+    ]  # fmt: skip
+
+
+def _uncompressed() -> list[str]:
+    from pydicom import uid
+
+    return [uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian]
+
+
+def _compressed() -> list[str]:
+    from pydicom import uid
+
+    return [
+        uid.JPEG2000Lossless, uid.JPEG2000, uid.JPEGLosslessSV1, uid.JPEGBaseline8Bit,
+        uid.JPEGLSLossless, uid.RLELossless,
+    ]  # fmt: skip
+
+
+def get_contexts() -> list[tuple[str, list[str]]]:
+    """The (storage class, transfer syntaxes) presentation contexts a C-GET proposes.
+
+    The PACS picks one transfer syntax per context, and may not be able to transcode
+    what it stores (Orthanc cannot turn JPEG 2000 into little endian), so each
+    compressed syntax of an image class gets a context of its own. A C-GET
+    association carries at most 128 contexts, hence a chosen list of classes.
+    """
+    from pynetdicom import sop_class as s
+
+    images = [
+        s.CTImageStorage, s.EnhancedCTImageStorage, s.MRImageStorage, s.EnhancedMRImageStorage,
+        s.PositronEmissionTomographyImageStorage, s.NuclearMedicineImageStorage,
+        s.SecondaryCaptureImageStorage, s.ComputedRadiographyImageStorage,
+        s.DigitalXRayImageStorageForPresentation, s.UltrasoundImageStorage,
+        s.UltrasoundMultiFrameImageStorage, s.XRayAngiographicImageStorage,
+        s.LegacyConvertedEnhancedCTImageStorage, s.LegacyConvertedEnhancedMRImageStorage,
+        s.MultiFrameGrayscaleWordSecondaryCaptureImageStorage,
+    ]  # fmt: skip
+    others = [
+        s.SegmentationStorage, s.ComprehensiveSRStorage, s.Comprehensive3DSRStorage,
+        s.EnhancedSRStorage, s.BasicTextSRStorage, s.RTStructureSetStorage, s.RTDoseStorage,
+        s.GrayscaleSoftcopyPresentationStateStorage,
+    ]  # fmt: skip
+    contexts = []
+    for storage in images:
+        contexts.append((storage, _uncompressed()))
+        contexts += [(storage, [syntax]) for syntax in _compressed()]
+    contexts += [(storage, _uncompressed()) for storage in others]
+    return contexts
+
+
+class InstanceWriter:
+    """The C-STORE handler: write each arrival into ``folder`` and count it."""
+
+    def __init__(
+        self,
+        folder: Path,
+        progress: ProgressCallback | None = None,
+        cancelled: CancelCheck | None = None,
+    ) -> None:
+        self.folder = Path(folder)
+        self.progress = progress
+        self.cancelled = cancelled or (lambda: False)
+        self.count = 0
+        self.failures = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, event) -> int:
+        if self.cancelled():
+            return STATUS_OUT_OF_RESOURCES
+        try:
+            data = event.encoded_dataset(include_meta=True)
+            uid = event.request.AffectedSOPInstanceUID
+            with self._lock:
+                index = self.count + self.failures
+            (self.folder / instance_file_name(uid, index)).write_bytes(data)
+        except OSError as error:
+            log.warning("could not write a received instance: %s", error.strerror)
+            with self._lock:
+                self.failures += 1
+            return STATUS_OUT_OF_RESOURCES
+        except Exception as error:  # a peer sending something we cannot encode back
+            log.warning("could not store a received instance: %s", type(error).__name__)
+            with self._lock:
+                self.failures += 1
+            return STATUS_CANNOT_UNDERSTAND
+        with self._lock:
+            self.count += 1
+            count = self.count
+        if self.progress is not None:
+            self.progress(count, None)
+        return STATUS_SUCCESS
+
+
+class StorageListener:
+    """A storage SCP on our AE title and port, writing what it receives into a folder.
+
+    Used as the C-MOVE destination (the PACS must know our AE title, host and port)
+    and by anyone who wants a peer to push images to SpleenScope. Start with
+    ``with StorageListener(...)``; stopping shuts the server down.
+    """
+
+    def __init__(
+        self,
+        identity: LocalIdentity,
+        folder: Path,
+        progress: ProgressCallback | None = None,
+        cancelled: CancelCheck | None = None,
+    ) -> None:
+        self.identity = identity
+        self.writer = InstanceWriter(folder, progress, cancelled)
+        self._server = None
+
+    @property
+    def count(self) -> int:
+        return self.writer.count
+
+    def start(self) -> StorageListener:
+        from pynetdicom import AE, AllStoragePresentationContexts, evt
+        from pynetdicom.sop_class import Verification
+
+        ae = AE(ae_title=self.identity.ae_title)
+        ae.require_called_aet = True
+        ae.maximum_pdu_size = 0  # no limit: fewer, larger PDUs for big series
+        syntaxes = transfer_syntaxes()
+        for context in AllStoragePresentationContexts:
+            ae.add_supported_context(context.abstract_syntax, syntaxes)
+        ae.add_supported_context(Verification)
+        address = (self.identity.listener_host or "", self.identity.listener_port)
+        try:
+            self._server = ae.start_server(
+                address, block=False, evt_handlers=[(evt.EVT_C_STORE, self.writer)]
+            )
+        except OSError as error:
+            raise PacsError(
+                f"cannot listen on port {self.identity.listener_port} for C-MOVE "
+                f"({error.strerror or error}); choose another listener port (--listen-port) "
+                "or retrieve with --method get"
+            ) from None
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server = None
+
+    def __enter__(self) -> StorageListener:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
