@@ -163,7 +163,9 @@ def start_orthanc(workdir: Path) -> Orthanc:
     binary = orthanc_binary()
     plugin = next((p for p in DICOMWEB_PLUGIN_PATHS if Path(p).exists()), None)
     if plugin is None:
-        pytest.skip("the Orthanc DICOMweb plugin is not installed: apt-get install orthanc-dicomweb")
+        pytest.skip(
+            "the Orthanc DICOMweb plugin is not installed: apt-get install orthanc-dicomweb"
+        )
     http_port, dicom_port, our_port = free_port(), free_port(), free_port()
     storage = workdir / "storage"
     storage.mkdir(parents=True)

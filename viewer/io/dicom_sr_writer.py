@@ -121,9 +121,7 @@ def build_volume_report_sr(report: VolumeReport, seg: pydicom.Dataset) -> pydico
 
     if not report.model_name:
         raise SpleenScopeError("a volume report needs the name of the model that made the mask")
-    algorithm = hd.sr.AlgorithmIdentification(
-        name=report.model_name[:64], version=SOFTWARE_VERSION
-    )
+    algorithm = hd.sr.AlgorithmIdentification(name=report.model_name[:64], version=SOFTWARE_VERSION)
     source_series = seg.ReferencedSeriesSequence[0].SeriesInstanceUID
     evaluations = []
     if report.verdict:
@@ -187,7 +185,9 @@ def save_volume_report_sr(
     if path.suffix.lower() != ".dcm":
         raise SpleenScopeError(f"{path.name}: a DICOM SR file name must end in .dcm")
     if path.resolve() == seg_path.resolve():
-        raise SpleenScopeError(f"{path.name}: the report must not replace its SEG; choose another name")
+        raise SpleenScopeError(
+            f"{path.name}: the report must not replace its SEG; choose another name"
+        )
     if path.exists() and not overwrite:
         raise SpleenScopeError(f"{path}: already exists; choose another name or pass --overwrite")
     sr = build_volume_report_sr(report, _read_seg(seg_path))

@@ -273,7 +273,9 @@ class DimseClient(PacsClient):
             ae.add_requested_context(storage, syntaxes)
             roles[storage] = build_role(storage, scp_role=True)
         writer = InstanceWriter(folder, arrived, cancelled)
-        with self._association(ae, roles=list(roles.values()), handlers=[(evt.EVT_C_STORE, writer)]) as assoc:
+        with self._association(
+            ae, roles=list(roles.values()), handlers=[(evt.EVT_C_STORE, writer)]
+        ) as assoc:
             self._follow(assoc, assoc.send_c_get(keys, Get), cancelled, "retrieve (C-GET)")
         if writer.failures:
             raise PacsError(f"{writer.failures} image(s) could not be written; nothing was kept")
@@ -320,9 +322,7 @@ class DimseClient(PacsClient):
         if len(contexts) > 120:
             raise PacsError("too many different kinds of DICOM object to send at once; send fewer")
         for sop_class, syntaxes in contexts.items():
-            ae.add_requested_context(
-                sop_class, sorted(syntaxes | {uid.ExplicitVRLittleEndian})
-            )
+            ae.add_requested_context(sop_class, sorted(syntaxes | {uid.ExplicitVRLittleEndian}))
         with self._association(ae) as assoc:
             for index, dataset in enumerate(datasets, start=1):
                 status = assoc.send_c_store(dataset)
@@ -330,4 +330,3 @@ class DimseClient(PacsClient):
                 if progress is not None:
                     progress(index, len(datasets))
         return len(datasets)
-

@@ -30,7 +30,9 @@ log = logging.getLogger(__name__)
 SETTINGS_FILE = "pacs.json"
 DEFAULT_AE_TITLE = "SPLEENSCOPE"
 DEFAULT_LISTENER_PORT = 11113
-_DIMSE_ADDRESS = re.compile(r"^(?P<aet>[^@]{1,16})@(?P<host>\[[^\]]+\]|[^:@\s]+):(?P<port>\d{1,5})$")
+_DIMSE_ADDRESS = re.compile(
+    r"^(?P<aet>[^@]{1,16})@(?P<host>\[[^\]]+\]|[^:@\s]+):(?P<port>\d{1,5})$"
+)
 _NODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -65,8 +67,10 @@ class LocalIdentity:
 
 def check_ae_title(title: str, what: str = "AE title") -> str:
     """A valid AE title (1-16 characters, no backslash or control characters) or an error."""
-    if not 1 <= len(title) <= 16 or not title.strip() or any(
-        c == "\\" or ord(c) < 32 or ord(c) > 126 for c in title
+    if (
+        not 1 <= len(title) <= 16
+        or not title.strip()
+        or any(c == "\\" or ord(c) < 32 or ord(c) > 126 for c in title)
     ):
         raise NodeAddressError(
             f"{what} {title!r} is not valid: use 1-16 printable ASCII characters, no backslash"

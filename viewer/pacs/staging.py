@@ -33,9 +33,7 @@ def instance_file_name(sop_instance_uid: str, fallback_index: int) -> str:
 def check_destination(final: Path) -> None:
     """Refuse before any network work when the series folder is already there."""
     if final.exists():
-        raise PacsError(
-            f"{final}: already exists; choose another output folder or remove it first"
-        )
+        raise PacsError(f"{final}: already exists; choose another output folder or remove it first")
 
 
 @contextmanager
