@@ -1,4 +1,10 @@
-"""One entry point that picks the right reader for a path."""
+"""One entry point that picks the right reader for a path.
+
+Which reader is decided in :mod:`viewer.io.format_detect` (by name where the name is
+unambiguous, by content where it is not): NIfTI (``viewer.io.nifti``), MetaImage and
+NRRD through SimpleITK (``viewer.io.itk_formats``), Analyze, NIfTI pairs, MINC and
+MGH through nibabel (``viewer.io.nibabel_formats``), and DICOM for folders and the rest.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from viewer.errors import UnreadableFileError
+from viewer.io.file_names import NIFTI_SUFFIXES
+from viewer.io.format_detect import DICOM, ITK, NIBABEL, detect_reader, looks_like_nifti
 from viewer.volume import Volume
 
-NIFTI_SUFFIXES = (".nii", ".nii.gz")
-GZIP_MAGIC = b"\x1f\x8b"
-# sizeof_hdr of NIfTI-1 (348) and NIfTI-2 (540), in either byte order.
-NIFTI_HEADER_SIZES = {348, 540}
+__all__ = ["NIFTI_SUFFIXES", "is_nifti_path", "load_volume", "looks_like_nifti"]
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -21,29 +26,13 @@ def is_nifti_path(path: Path) -> bool:
     return name.endswith(NIFTI_SUFFIXES) or name.endswith(".gz")
 
 
-def looks_like_nifti(path: Path) -> bool:
-    """A file without a NIfTI suffix that still starts like one (or is gzip)."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(4)
-    except OSError:
-        return False
-    if head[:2] == GZIP_MAGIC:
-        return True
-    if len(head) < 4:
-        return False
-    return (
-        int.from_bytes(head, "little") in NIFTI_HEADER_SIZES
-        or int.from_bytes(head, "big") in NIFTI_HEADER_SIZES
-    )
-
-
 def load_volume(
     path: str | Path | list,
     series: int | None = None,
     progress: ProgressCallback | None = None,
 ) -> Volume:
-    """Read a NIfTI file, a DICOM file, a list of DICOM files, or a DICOM folder.
+    """Read a volume file (NIfTI, MetaImage, NRRD, Analyze, MINC, MGH), a DICOM file,
+    a list of DICOM files, or a DICOM folder.
 
     ``series`` picks one series (0-based, in the order :func:`viewer.io.dicom.list_series`
     gives) when a folder holds several. ``progress(done, total)`` is called while
@@ -59,13 +48,18 @@ def load_volume(
     path = Path(path)
     if not path.exists():
         raise UnreadableFileError(f"{path}: no such file or folder; check the path")
-    if path.is_file() and (is_nifti_path(path) or looks_like_nifti(path)):
-        from viewer.io.nifti import load_nifti
+    reader = detect_reader(path)
+    if reader == DICOM:
+        from viewer.io.dicom import load_dicom
 
-        volume = load_nifti(path)
-        if progress:
-            progress(1, 1)
-        return volume
-    from viewer.io.dicom import load_dicom
-
-    return load_dicom(path, series=series, progress=progress)
+        return load_dicom(path, series=series, progress=progress)
+    if reader == ITK:
+        from viewer.io.itk_formats import load_itk as load_file
+    elif reader == NIBABEL:
+        from viewer.io.nibabel_formats import load_nibabel as load_file
+    else:
+        from viewer.io.nifti import load_nifti as load_file
+    volume = load_file(path)
+    if progress:
+        progress(1, 1)
+    return volume
