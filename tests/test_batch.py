@@ -1,0 +1,166 @@
+"""``spleenscope batch``: right rows, an error row for a bad file, masks identical to
+``segment``'s, the JSON keys of ``segment --json``, and an interrupted run that resumes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from segmentation.registry import bundled_model_path
+from tests.batch_support import write_small_cases
+from tests.conftest import REPO_ROOT, sample_path
+from viewer.batch.results import read_results_csv
+from viewer.batch.studies import collect_studies
+from viewer.cli import main
+from viewer.errors import SpleenScopeError
+
+pytestmark = pytest.mark.skipif(not bundled_model_path().is_file(), reason="no bundled model")
+
+
+def _broken_nifti(folder):
+    """A real NIfTI cut short, as a failed copy leaves it."""
+    whole = sample_path("mr_abdomen.nii.gz").read_bytes()
+    path = folder / "broken.nii.gz"
+    path.write_bytes(whole[:5000])
+    return path
+
+
+def test_batch_rows_error_row_and_masks_identical_to_segment(tmp_path, capsys):
+    cases = tmp_path / "cases"
+    labels = tmp_path / "labels"
+    small = write_small_cases(cases, 2, labels=labels)
+    _broken_nifti(cases)
+    ct_series = sample_path("ct_spleen_dicom")
+    out = tmp_path / "out"
+    code = main(
+        ["batch", str(cases), str(ct_series), "-o", str(out), "--references", str(labels),
+         "--workers", "1", "--device", "cpu", "--threads", "2", "--json"]
+    )  # fmt: skip
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["studies"] == 4 and summary["processed"] == 4
+    assert summary["verdicts"].get("error") == 1
+    assert [f["study"] for f in summary["failures"]] == ["broken"]
+
+    rows = {row["study"]: row for row in read_results_csv(out / "results.csv")}
+    assert sorted(rows) == ["broken", "ct_spleen_dicom", "small_00_p01", "small_01_p02"]
+    broken = rows["broken"]
+    assert broken["status"] == "error" and broken["verdict"] == "error"
+    assert "truncated" in broken["error"] and broken["volume_ml"] == "" and broken["mask"] == ""
+    # A result has a verdict from the self-check, or says it was not checked.
+    assert {rows[s]["verdict"] for s in rows if s != "broken"} <= {
+        "ok",
+        "check",
+        "failed",
+        "unchecked",
+    }
+
+    ct = rows["ct_spleen_dicom"]
+    assert ct["status"] == "ok" and ct["mask"].endswith("mask.dcm")  # DICOM in, DICOM SEG out
+    assert 200 < float(ct["volume_ml"]) < 300  # the sample CT's spleen is 249 mL
+    assert ct["dice"] == ""  # no reference given for it
+
+    for path in small:
+        study = path.name[: -len(".nii.gz")]
+        row = rows[study]
+        assert row["status"] == "ok" and row["dice"] != ""
+        # The same study through `segment`: the same mask, voxel for voxel, the same keys.
+        single = tmp_path / f"{study}_segment.nii.gz"
+        assert main(["segment", str(path), "-o", str(single), "--device", "cpu",
+                     "--threads", "2", "--json"]) == 0  # fmt: skip
+        segment_json = json.loads(capsys.readouterr().out)
+        batch_json = json.loads((out / "studies" / study / "summary.json").read_text())
+        assert set(segment_json) <= set(batch_json)
+        assert batch_json["voxels"] == segment_json["voxels"]
+        assert float(row["volume_ml"]) == segment_json["volume_ml"]
+        ours, theirs = nib.load(row["mask"]), nib.load(single)
+        assert np.array_equal(np.asarray(ours.dataobj), np.asarray(theirs.dataobj))
+        assert np.array_equal(ours.affine, theirs.affine) and ours.shape == nib.load(path).shape
+        # Dice in the row is the mask's Dice against the reference given for it.
+        reference = np.asarray(nib.load(labels / path.name).dataobj) > 0
+        mask = np.asarray(ours.dataobj) > 0
+        expected = 2 * (mask & reference).sum() / (mask.sum() + reference.sum())
+        assert float(row["dice"]) == pytest.approx(expected, abs=1e-4)
+
+
+def test_interrupted_batch_resumes_without_half_written_studies(tmp_path):
+    cases = tmp_path / "cases"
+    write_small_cases(cases, 6, slices=3)
+    out = tmp_path / "out"
+    command = [sys.executable, str(REPO_ROOT / "main.py"), "batch", str(cases), "-o", str(out),
+               "--workers", "1", "--device", "cpu", "--threads", "1"]  # fmt: skip
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    studies = out / "studies"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        done = list(studies.glob("*/summary.json")) if studies.is_dir() else []
+        if done or child.poll() is not None:
+            break
+        time.sleep(0.05)
+    os.kill(child.pid, signal.SIGKILL)  # no chance to tidy up: the worst interruption
+    child.wait()
+    finished_before = {p.parent.name: p.stat().st_mtime_ns for p in studies.glob("*/summary.json")}
+    assert 1 <= len(finished_before) < 6, "the run was not interrupted part way"
+    # Every study folder under its real name is complete; anything else is hidden.
+    for folder in studies.iterdir():
+        if not folder.name.startswith("."):
+            assert (folder / "summary.json").is_file() and (folder / "mask.nii.gz").is_file()
+
+    code = main(["batch", str(cases), "-o", str(out), "--workers", "1", "--device", "cpu",
+                 "--threads", "1", "--json"])  # fmt: skip
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["skipped_finished"] == len(finished_before)
+    assert summary["processed"] == 6 - len(finished_before)
+    for study, mtime in finished_before.items():  # skipped, not redone
+        assert (studies / study / "summary.json").stat().st_mtime_ns == mtime
+    assert not [p for p in studies.iterdir() if p.name.startswith(".")]
+    rows = read_results_csv(out / "results.csv")
+    assert len(rows) == 6 and all(row["status"] == "ok" for row in rows)
+
+
+def test_rerun_retries_failed_and_refuses_other_settings(tmp_path, capsys):
+    cases = tmp_path / "cases"
+    write_small_cases(cases, 1, slices=2)
+    broken = _broken_nifti(cases)
+    out = tmp_path / "out"
+    args = ["batch", str(cases), "-o", str(out), "--workers", "1", "--device", "cpu"]
+    assert main(args) == 0
+    assert json.loads((out / "studies/broken/summary.json").read_text())["status"] == "error"
+    # The user replaces the bad file; the rerun tries it again and skips the good one.
+    broken.write_bytes(sample_path("mr_abdomen.nii.gz").read_bytes())
+    assert main(args + ["--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["skipped_finished"] == 1 and summary["processed"] == 1
+    assert summary["failures"] == []
+    # Resuming with another slicing axis would mix two kinds of result in one table.
+    assert main(args + ["--axis", "coronal"]) == 2
+    assert "other settings (axis)" in capsys.readouterr().err
+
+
+def test_manifest_csv_with_references_and_unique_ids(tmp_path):
+    cases = write_small_cases(tmp_path / "cases", 2, slices=2, labels=tmp_path / "labels")
+    manifest = tmp_path / "cohort.csv"
+    manifest.write_text(
+        "path,reference,id\n"
+        f"cases/{cases[0].name},labels/{cases[0].name},first case\n"
+        f"{cases[1]},,\n"
+        f"{cases[1].parent}/../cases/{cases[0].name},,first case\n"
+    )
+    studies = collect_studies([manifest])
+    assert [s.study_id for s in studies] == ["first_case", "small_01_p02"]  # duplicate dropped
+    assert studies[0].reference == str((tmp_path / "labels" / cases[0].name).resolve())
+    with pytest.raises(SpleenScopeError, match="no such file"):
+        collect_studies([tmp_path / "missing"])
+    empty = tmp_path / "empty.csv"
+    empty.write_text("\n")
+    with pytest.raises(SpleenScopeError, match="manifest is empty"):
+        collect_studies([empty])

@@ -1,0 +1,152 @@
+"""The cohort table (``results.csv``) and the final summary, both made from study summaries.
+
+Each fact lives in the study's ``summary.json``; this module only chooses columns.
+A study without a quality verdict gets ``unchecked``, never ``ok``: an unverified
+result must not look like a verified one. An error row has ``status: error``, its
+message and empty numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import statistics
+from pathlib import Path
+
+from viewer.atomic import write_text_atomically
+
+RESULT_COLUMNS = (
+    "study",
+    "status",
+    "volume_ml",
+    "volume_ml_low",
+    "volume_ml_high",
+    "verdict",
+    "reasons",
+    "dice",
+    "seconds",
+    "model",
+    "device",
+    "modality",
+    "mask",
+    "uncertainty",
+    "input",
+    "reference",
+    "error",
+)
+UNCHECKED = "unchecked"
+ERROR_VERDICT = "error"
+
+
+def verdict_of(summary: dict) -> str:
+    if summary.get("status") != "ok":
+        return ERROR_VERDICT
+    quality = summary.get("quality") or {}
+    return str(quality.get("verdict") or UNCHECKED)
+
+
+def _text(value) -> str:
+    return "" if value is None else str(value)
+
+
+def row_of(summary: dict) -> dict:
+    """One ``results.csv`` row from a study summary."""
+    ok = summary.get("status") == "ok"
+    low, high = (summary.get("volume_ml_range") or [None, None])[:2]
+    quality = summary.get("quality") or {}
+
+    return {
+        "study": summary.get("study", ""),
+        "status": summary.get("status", ERROR_VERDICT),
+        "volume_ml": _text(summary.get("volume_ml")) if ok else "",
+        "volume_ml_low": _text(low) if ok else "",
+        "volume_ml_high": _text(high) if ok else "",
+        "verdict": verdict_of(summary),
+        "reasons": "; ".join(quality.get("reasons") or []),
+        "dice": _text(summary.get("dice")) if ok else "",
+        "seconds": _text(summary.get("seconds") if ok else summary.get("wall_seconds")),
+        "model": _text(summary.get("model")),
+        "device": _text(summary.get("device")),
+        "modality": _text(summary.get("modality")),
+        "mask": _text(summary.get("output")) if ok else "",
+        "uncertainty": _text(summary.get("uncertainty")) if ok else "",
+        "input": _text(summary.get("input")),
+        "reference": _text(summary.get("reference")),
+        "error": _text(summary.get("error")),
+    }
+
+
+def write_results_csv(path: Path, rows: list[dict]) -> Path:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=RESULT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return write_text_atomically(path, buffer.getvalue())
+
+
+def read_results_csv(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _quantiles(values: list[float], digits: int = 1) -> dict:
+    if not values:
+        return {}
+    ordered = sorted(values)
+    quartiles = statistics.quantiles(ordered, n=4) if len(ordered) >= 2 else ordered * 3
+    return {
+        "min": round(ordered[0], digits),
+        "q1": round(quartiles[0], digits),
+        "median": round(statistics.median(ordered), digits),
+        "q3": round(quartiles[2], digits),
+        "max": round(ordered[-1], digits),
+    }
+
+
+def summarize(summaries: list[dict], seconds: float, skipped: int, engine: str) -> dict:
+    """Counts per verdict, failures and the volume distribution of a finished batch."""
+    verdicts: dict[str, int] = {}
+    for summary in summaries:
+        verdict = verdict_of(summary)
+        verdicts[verdict] = verdicts.get(verdict, 0) + 1
+    failures = [
+        {"study": s.get("study"), "error": s.get("error")}
+        for s in summaries
+        if s.get("status") != "ok"
+    ]
+    volumes = [float(s["volume_ml"]) for s in summaries if s.get("status") == "ok"]
+    dices = [float(s["dice"]) for s in summaries if s.get("dice") is not None]
+    processed = len(summaries) - skipped
+    return {
+        "studies": len(summaries),
+        "processed": processed,
+        "skipped_finished": skipped,
+        "verdicts": dict(sorted(verdicts.items())),
+        "failures": failures,
+        "volume_ml": _quantiles(volumes),
+        "dice": _quantiles(dices, digits=4) if dices else None,
+        "engine": engine,
+        "seconds": round(seconds, 2),
+        "studies_per_minute": round(60.0 * processed / seconds, 2) if seconds > 0 else None,
+    }
+
+
+def summary_lines(summary: dict) -> list[str]:
+    """The final summary for a person, a few lines."""
+    verdicts = ", ".join(f"{count} {name}" for name, count in summary["verdicts"].items())
+    lines = [
+        f"{summary['studies']} studies ({summary['processed']} segmented, "
+        f"{summary['skipped_finished']} already finished) in {summary['seconds']:.1f} s "
+        f"with the {summary['engine']} engine: {verdicts or 'none'}"
+    ]
+    volume = summary["volume_ml"]
+    if volume:
+        lines.append(
+            f"spleen volume mL: min {volume['min']}, quartiles {volume['q1']} / "
+            f"{volume['median']} / {volume['q3']}, max {volume['max']}"
+        )
+    if summary["dice"]:
+        lines.append(f"Dice against references: median {summary['dice']['median']}")
+    for failure in summary["failures"]:
+        lines.append(f"failed: {failure['study']}: {failure['error']}")
+    return lines
