@@ -14,7 +14,7 @@ import sys
 
 from viewer.errors import SpleenScopeError
 
-SUBCOMMANDS = ("info", "convert", "segment", "train", "evaluate", "view", "batch")
+SUBCOMMANDS = ("info", "convert", "segment", "train", "evaluate", "view", "batch", "pacs")
 
 
 def build_parser() -> argparse.ArgumentParser:
