@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
 import sys
 from pathlib import Path
 
 from segmentation.evaluation import METRIC_COLUMNS
+from viewer import strict_json
 from viewer.cli.segment import one_line_usage_errors
 
 CSV_COLUMNS = ("case", *METRIC_COLUMNS, "volume_outlier")
@@ -85,7 +85,7 @@ def _run_pair(args) -> int:
     if args.csv:
         _write_csv(args.csv, [row])
     if args.json:
-        print(json.dumps(row))
+        print(strict_json.dumps(row))
         return 0
     print(
         f"Dice {_fmt(row['dice'], 4)}  IoU {_fmt(row['iou'], 4)}  HD95 {_fmt(row['hd95_mm'], 2)} mm"
@@ -124,7 +124,7 @@ def _run_folders(args) -> int:
     if args.csv:
         _write_csv(args.csv, report.rows)
     if args.json:
-        print(json.dumps(report.as_dict()))
+        print(strict_json.dumps(report.as_dict()))
         return 0
     header = f"{'case':<24} {'Dice':>7} {'HD95 mm':>8} {'ASSD mm':>8} {'pred mL':>9} {'ref mL':>9}"
     print(header)

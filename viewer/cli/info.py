@@ -9,8 +9,9 @@ Nothing patient-identifying is printed: only the fields of ``Volume.summary`` an
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from viewer import strict_json
 
 
 def add_parser(subparsers) -> None:
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     summary["series"] = [s.to_dict() for s in series]
     summary["selected_series"] = (args.series or 0) if series else None
     if args.json:
-        print(json.dumps(summary))
+        print(strict_json.dumps(summary))
         return 0
     print(_format(summary))
     return 0
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
 def _print_series_only(series: list, as_json: bool) -> int:
     if as_json:
         print(
-            json.dumps(
+            strict_json.dumps(
                 {
                     "shape": None,
                     "spacing": None,

@@ -20,11 +20,12 @@ SIGTERM or SIGINT stops training after the current step; the best checkpoint is 
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 from pathlib import Path
 
+from segmentation.devices import DEVICE_CHOICES
+from viewer import strict_json
 from viewer.cli.segment import one_line_usage_errors
 
 
@@ -110,7 +111,7 @@ class StopFlag:
 
 
 def _print_json(event: dict) -> None:
-    sys.stdout.write(json.dumps(event) + "\n")
+    sys.stdout.write(strict_json.dumps(event) + "\n")
     sys.stdout.flush()
 
 

@@ -104,9 +104,7 @@ def _declared_dtype(header, source: str) -> np.dtype:
     try:
         dtype = header.get_data_dtype()
     except Exception:  # noqa: BLE001 - nibabel: "data code ... not recognized"
-        raise HeaderValueError(
-            source, "datatype", "is not a known NIfTI voxel type"
-        ) from None
+        raise HeaderValueError(source, "datatype", "is not a known NIfTI voxel type") from None
     if dtype.fields is not None or dtype.kind not in "biuf":
         raise UnreadableFileError(
             f"{source}: voxel type {dtype} (colour or complex) is not supported; "
@@ -141,7 +139,9 @@ def _header_size(raw: bytes, source: str) -> int:
 def _parse_header(raw: bytes, source: str):
     size = _header_size(raw, source)
     if len(raw) < size:
-        raise UnreadableFileError(f"{source}: the file ends inside its NIfTI header; it is truncated")
+        raise UnreadableFileError(
+            f"{source}: the file ends inside its NIfTI header; it is truncated"
+        )
     header_class = nib.Nifti2Header if size == 540 else nib.Nifti1Header
     try:
         return header_class.from_fileobj(io.BytesIO(raw[:size])), size
