@@ -58,6 +58,13 @@ def add_parser(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=None, help="slices per batch")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        metavar="OUT_SR.dcm",
+        help="also write a DICOM SR volume report referencing the SEG (needs -o OUT.dcm)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(run=run)
     one_line_usage_errors(p)
@@ -122,6 +129,10 @@ def run(args: argparse.Namespace) -> int:
     from viewer.volume import Volume
 
     _check_outputs(args)
+    if args.report is not None:
+        from viewer.io.dicom_sr_writer import check_report_request
+
+        check_report_request(args.report, args.output, args.overwrite)
     as_seg = args.output.suffix.lower() == ".dcm"  # a DICOM SEG referencing IN's slices
     if as_seg:
         from viewer.io.dicom_seg_writer import require_dicom_source, save_mask_as_dicom_seg
@@ -172,6 +183,13 @@ def run(args: argparse.Namespace) -> int:
     else:
         written = save_mask(volume, result.mask, args.output, overwrite=args.overwrite)
     summary = result.summary()
+    if args.report is not None:
+        from viewer.io.dicom_sr_writer import save_volume_report_sr, volume_report_from_summary
+
+        report = volume_report_from_summary(summary)
+        summary["report"] = str(
+            save_volume_report_sr(report, args.output, args.report, overwrite=args.overwrite)
+        )
     summary.update(output=str(written), input_shape=list(volume.source_shape))
     if args.probabilities is not None:
         source_grid = Volume(

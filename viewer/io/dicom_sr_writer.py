@@ -47,6 +47,28 @@ class VolumeReport:
     verdict: str | None = None
 
 
+def volume_report_from_summary(summary: dict) -> VolumeReport:
+    """The report facts from a segmentation's JSON summary (``segment --json``).
+
+    ``volume_range_ml`` ([low, high]) and ``verdict`` (text, or an object with a
+    ``verdict`` / ``label`` text) are taken when the segmentation produced them and
+    left out otherwise.
+    """
+    span = summary.get("volume_range_ml")
+    volume_range = None
+    if isinstance(span, (list, tuple)) and len(span) == 2 and None not in span:
+        volume_range = (float(span[0]), float(span[1]))
+    verdict = summary.get("verdict")
+    if isinstance(verdict, dict):
+        verdict = verdict.get("verdict") or verdict.get("label")
+    return VolumeReport(
+        volume_ml=float(summary["volume_ml"]),
+        model_name=str(summary.get("model") or ""),
+        volume_range_ml=volume_range,
+        verdict=str(verdict) if verdict else None,
+    )
+
+
 def _code_value(text: str) -> str:
     value = re.sub(r"[^A-Z0-9]+", "-", text.upper()).strip("-")
     return (value or "UNKNOWN")[:16]
@@ -177,19 +199,33 @@ def build_volume_report_sr(report: VolumeReport, seg: pydicom.Dataset) -> pydico
     return sr
 
 
+def check_report_request(report_path: Path, seg_path: Path, overwrite: bool) -> None:
+    """Refuse a report request before any work: it needs a DICOM SEG output to
+    reference, a .dcm name of its own, and no existing file unless overwriting."""
+    report_path, seg_path = Path(report_path), Path(seg_path)
+    if seg_path.suffix.lower() != ".dcm":
+        raise SpleenScopeError(
+            "--report needs the mask written as a DICOM SEG (-o OUT.dcm) for the report to "
+            "reference"
+        )
+    if report_path.suffix.lower() != ".dcm":
+        raise SpleenScopeError(f"{report_path.name}: a DICOM SR file name must end in .dcm")
+    if report_path.resolve() == seg_path.resolve():
+        raise SpleenScopeError(
+            f"{report_path.name}: the report must not replace its SEG; choose another name"
+        )
+    if report_path.exists() and not overwrite:
+        raise SpleenScopeError(
+            f"{report_path}: already exists; choose another name or pass --overwrite"
+        )
+
+
 def save_volume_report_sr(
     report: VolumeReport, seg_path: str | Path, path: str | Path, *, overwrite: bool = False
 ) -> Path:
     """Write the report for the SEG at ``seg_path`` to ``path`` (.dcm), atomically."""
     seg_path, path = Path(seg_path), Path(path)
-    if path.suffix.lower() != ".dcm":
-        raise SpleenScopeError(f"{path.name}: a DICOM SR file name must end in .dcm")
-    if path.resolve() == seg_path.resolve():
-        raise SpleenScopeError(
-            f"{path.name}: the report must not replace its SEG; choose another name"
-        )
-    if path.exists() and not overwrite:
-        raise SpleenScopeError(f"{path}: already exists; choose another name or pass --overwrite")
+    check_report_request(path, seg_path, overwrite)
     sr = build_volume_report_sr(report, _read_seg(seg_path))
     with atomic_path(path) as temporary:
         sr.save_as(temporary, enforce_file_format=True)
