@@ -1,6 +1,6 @@
 """Shared set-up for the in-app segmentation / review / saving tests (issue 5).
 
-Real widgets (the whole main window with its extensions), real data (the sample CT
+Real widgets (the whole main window with its tools), real data (the sample CT
 series and its reference label), the bundled model. Every test gets its own
 ``SPLEENSCOPE_HOME`` under tmp_path, so no model, setting or recovery copy touches
 the real user folders, and torch uses one thread (2 shared cores).
@@ -104,8 +104,8 @@ def window(qtbot, tmp_path, answers):
     tool = getattr(win, "segmentation_tool", None)
     if tool is not None and tool.is_running():
         tool.cancel()
-    win.mask_session.discard()  # nothing left to ask about at teardown
-    win.mask_session.wait_for_recovery()
+    win.tools.mask_session.discard()  # nothing left to ask about at teardown
+    win.tools.mask_session.wait_for_recovery()
     wait_for_all()
 
 
@@ -118,7 +118,7 @@ def with_volume(qtbot, window: MainWindow, volume) -> MainWindow:
 
 def segment(qtbot, window: MainWindow, timeout_ms: int = 60000, **options) -> str:
     """Run the Segment action and wait for its outcome ("done", "cancelled", "failed")."""
-    tool = window.segmentation_tool
+    tool = window.tools.segmentation_tool
     with qtbot.waitSignal(tool.finished, timeout=timeout_ms) as blocker:
         assert tool.start(**options)
     return blocker.args[0]

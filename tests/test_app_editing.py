@@ -93,7 +93,7 @@ def _is_prediction_colour(color) -> bool:
 def editing(qtbot, window, ct_volume, ct_reference):
     """The window on the sample CT with its spleen label as the session's prediction."""
     with_volume(qtbot, window, ct_volume)
-    window.mask_session.set_prediction(ct_reference.copy(), source="file", name="label",
+    window.tools.mask_session.set_prediction(ct_reference.copy(), source="file", name="label",
                                        dirty=False)
     QApplication.processEvents()
     return window
@@ -101,7 +101,7 @@ def editing(qtbot, window, ct_volume, ct_reference):
 
 def test_paint_stroke_in_axial_view_edits_the_prediction_and_undo_restores(
         qtbot, editing, ct_volume, ct_reference, tmp_path):
-    window, session, tool = editing, editing.mask_session, editing.edit_tool
+    window, session, tool = editing, editing.tools.mask_session, editing.tools.edit_tool
     assert tool.current_target().layer_name is None  # the prediction is what gets edited
     assert tool.editor.labels is session.prediction
     view = window.views["axial"]
@@ -132,7 +132,7 @@ def test_paint_stroke_in_axial_view_edits_the_prediction_and_undo_restores(
     voxel_ml = abs(np.linalg.det(ct_volume.affine[:3, :3])) / 1000.0
     qtbot.waitUntil(lambda: session.measurements.voxels == int(edited.sum()), timeout=10000)
     assert session.measurements.volume_ml == pytest.approx(before_ml + added * voxel_ml)
-    assert window.results_panel.volume_label.text() == f"{session.measurements.volume_ml:.1f} mL"
+    assert window.tools.results_panel.volume_label.text() == f"{session.measurements.volume_ml:.1f} mL"
     # what the reviewer sees: the prediction's colour where there was plain tissue
     assert _is_prediction_colour(pixel(view, (i0, j0, k)))
     _mouse(view, QEvent.MouseMove, (i0 + 10, j0, k))  # the brush circle follows the mouse
@@ -155,7 +155,7 @@ def test_paint_stroke_in_axial_view_edits_the_prediction_and_undo_restores(
 
 def test_erase_with_threshold_in_coronal_view_and_review_dice_updates(
         qtbot, editing, ct_volume, ct_reference, tmp_path):
-    window, session, tool = editing, editing.mask_session, editing.edit_tool
+    window, session, tool = editing, editing.tools.mask_session, editing.tools.edit_tool
     session.set_reference(ct_reference.copy(), name="label")
     qtbot.waitUntil(lambda: session.pair is not None, timeout=60000)
     assert session.pair.evaluation.dice == pytest.approx(1.0)
@@ -198,7 +198,7 @@ def test_erase_with_threshold_in_coronal_view_and_review_dice_updates(
 def test_mask_opened_from_file_is_edited_in_place(qtbot, window, ct_volume):
     with_volume(qtbot, window, ct_volume)
     layer = window.open_mask(sample_path("ct_spleen_dicom_organs.nii.gz"))
-    tool = window.edit_tool
+    tool = window.tools.edit_tool
     target = tool.current_target()
     assert target.layer_name == layer.name and tool.editor.labels is layer.labels
     original = layer.labels.copy()
@@ -224,7 +224,7 @@ def test_mask_opened_from_file_is_edited_in_place(qtbot, window, ct_volume):
 
 def test_new_empty_mask_keys_and_plain_drag_still_moves_the_crosshair(qtbot, window, ct_volume):
     with_volume(qtbot, window, ct_volume)
-    tool, session = window.edit_tool, window.mask_session
+    tool, session = window.tools.edit_tool, window.tools.mask_session
     assert tool.editor is None
     view = window.views["axial"]
     k = view.slice_index
@@ -275,7 +275,7 @@ def test_edit_menu_lists_the_tools(window):
 
 
 def test_fill_holes_on_the_active_view_slice_closes_an_erased_hole(qtbot, editing, ct_reference):
-    window, session, tool = editing, editing.mask_session, editing.edit_tool
+    window, session, tool = editing, editing.tools.mask_session, editing.tools.edit_tool
     view = window.views["axial"]
     k = view.slice_index
     inside = ndimage.distance_transform_edt(ct_reference[:, :, k])
@@ -299,7 +299,7 @@ def test_binary_mask_file_edited_then_used_as_prediction_keeps_its_history(
         qtbot, window, ct_volume, ct_reference):
     with_volume(qtbot, window, ct_volume)
     layer = window.open_mask(sample_path("ct_spleen_dicom_label.nii.gz"))
-    tool, session = window.edit_tool, window.mask_session
+    tool, session = window.tools.edit_tool, window.tools.mask_session
     assert tool.panel.promote_button.isVisibleTo(tool.panel)  # binary: it can become one
     view = window.views["axial"]
     k = view.slice_index
@@ -312,7 +312,7 @@ def test_binary_mask_file_edited_then_used_as_prediction_keeps_its_history(
     assert session.prediction is not None and session.prediction[i0, j0, k] == 1
     assert session.dirty and layer.name not in window.overlays
     assert tool.current_target().layer_name is None and tool.editor.can_undo
-    qtbot.waitUntil(lambda: window.results_panel.volume_label.text() != "—", timeout=10000)
+    qtbot.waitUntil(lambda: window.tools.results_panel.volume_label.text() != "—", timeout=10000)
     tool.undo()
     assert np.array_equal(session.prediction, ct_reference)
     qtbot.waitUntil(lambda: session.measurements.voxels == int(ct_reference.sum()),
@@ -331,7 +331,7 @@ def file_mask(qtbot, window, ct_volume, ct_reference, tmp_path):
     shutil.copy(sample_path("ct_spleen_dicom_label.nii.gz"), mask_file)
     with_volume(qtbot, window, ct_volume)
     layer = window.open_mask(mask_file)
-    tool = window.edit_tool
+    tool = window.tools.edit_tool
     view = window.views["axial"]
     k = view.slice_index
     i0, j0 = _empty_spot(ct_reference[:, :, k], (256, 256), 10)
@@ -365,7 +365,7 @@ def test_closing_with_edited_file_mask_save_writes_a_new_file_beside_it(
     written, _ = load_mask_for_volume(suggested, ct_volume)
     assert np.array_equal(written, layer.labels) and written[painted] == 1
     assert mask_file.read_bytes() == original_bytes  # the opened mask is untouched
-    assert window.edit_tool.unsaved_file_masks() == []
+    assert window.tools.edit_tool.unsaved_file_masks() == []
 
 
 def test_opening_another_volume_with_edited_file_mask_discard_loses_them(
@@ -378,7 +378,7 @@ def test_opening_another_volume_with_edited_file_mask_discard_loses_them(
     assert layer.name not in window.overlays
     assert sorted(p.name for p in mask_file.parent.iterdir()) == [mask_file.name]
     assert mask_file.read_bytes() == original_bytes
-    assert window.edit_tool.unsaved_file_masks() == []
+    assert window.tools.edit_tool.unsaved_file_masks() == []
 
 
 def test_edited_file_mask_cancel_keeps_window_and_edits_and_undo_makes_it_clean(
@@ -396,9 +396,9 @@ def test_edited_file_mask_cancel_keeps_window_and_edits_and_undo_makes_it_clean(
     assert len(answers.save_dialogs) == 1
     assert sorted(p.name for p in mask_file.parent.iterdir()) == [mask_file.name]
 
-    window.edit_tool.undo()  # back to the file's state: nothing to save, nothing asked
+    window.tools.edit_tool.undo()  # back to the file's state: nothing to save, nothing asked
     assert np.array_equal(layer.labels > 0, ct_reference > 0)
-    assert window.edit_tool.unsaved_file_masks() == []
+    assert window.tools.edit_tool.unsaved_file_masks() == []
     asked = len(answers.questions)
     assert window.close()
     assert len(answers.questions) == asked

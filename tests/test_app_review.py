@@ -61,10 +61,10 @@ def reviewing(qapp, ct_volume, shifted_prediction, tmp_path_factory):
         window.set_volume(ct_volume)
         path = folder / "prediction.nii.gz"
         nib.save(nib.Nifti1Image(shifted_prediction, ct_volume.affine), path)
-        review = window.review_tool
+        review = window.tools.review_tool
         review.load_prediction(path)
         review.load_reference(sample_path("ct_spleen_dicom_label.nii.gz"))
-        _process_until(lambda: window.mask_session.pair is not None)
+        _process_until(lambda: window.tools.mask_session.pair is not None)
         yield window
         window.close()
         wait_for_all()
@@ -74,10 +74,10 @@ def reviewing(qapp, ct_volume, shifted_prediction, tmp_path_factory):
 
 def test_qa_numbers_are_the_engines(qtbot, reviewing, ct_volume, ct_reference,
                                     shifted_prediction):
-    session = reviewing.mask_session
+    session = reviewing.tools.mask_session
     expected = evaluate_masks(shifted_prediction, ct_reference, ct_volume.affine)
     assert session.pair.evaluation.as_dict() == expected.as_dict()
-    values = reviewing.review_tool.panel.values
+    values = reviewing.tools.review_tool.panel.values
     assert values["dice"].text() == f"{expected.dice:.3f}"
     assert values["hd95"].text() == f"{expected.hd95_mm:.1f} mm"
     assert values["assd"].text() == f"{expected.assd_mm:.2f} mm"
@@ -92,8 +92,8 @@ def test_qa_numbers_are_the_engines(qtbot, reviewing, ct_volume, ct_reference,
 
 
 def test_clicking_the_per_slice_dice_plot_jumps_to_that_slice(qtbot, reviewing):
-    panel = reviewing.review_tool.panel
-    dice = reviewing.mask_session.pair.slice_dice(2)
+    panel = reviewing.tools.review_tool.panel
+    dice = reviewing.tools.mask_session.pair.slice_dice(2)
     target = 7
     assert not np.isnan(dice[target])
     reviewing.go_to_slice("axial", 0)
@@ -118,7 +118,7 @@ def test_next_worst_slice_steps_in_order_of_disagreement(qtbot, reviewing,
     expected = sorted((k for k in range(len(wrong)) if wrong[k] > 0),
                       key=lambda k: (-wrong[k], dice[k], k))
     reviewing.activateWindow()
-    tool = reviewing.review_tool
+    tool = reviewing.tools.review_tool
     visited = []
     for _ in expected:
         qtbot.keyClick(reviewing, Qt.Key_N)
@@ -135,7 +135,7 @@ def test_next_worst_slice_steps_in_order_of_disagreement(qtbot, reviewing,
 def test_difference_map_shows_three_distinct_colours_with_a_legend(qtbot, reviewing):
     from scipy import ndimage
 
-    session = reviewing.mask_session
+    session = reviewing.tools.mask_session
     assert DIFFERENCE_LAYER in reviewing.overlays
     reviewing.state.set_crosshair_visible(False)
     k = 8
@@ -155,14 +155,14 @@ def test_difference_map_shows_three_distinct_colours_with_a_legend(qtbot, review
     assert r > g > b + 40  # orange
     r, g, b = colours[FALSE_NEGATIVE]
     assert b > g > r + 20  # sky blue
-    legend = reviewing.review_tool.panel.legend.text()
+    legend = reviewing.tools.review_tool.panel.legend.text()
     for name in ("agreement", "false positive", "false negative"):
         assert name in legend
     # the other modes draw other layers
     session.set_mode("outlines")
     assert DIFFERENCE_LAYER not in reviewing.overlays
     assert reviewing.overlays.get("prediction").mode == "outline"
-    assert "outline" in reviewing.review_tool.panel.legend.text()
+    assert "outline" in reviewing.tools.review_tool.panel.legend.text()
 
 
 def test_cli_segment_with_reference_renders_overlay_results_and_qa(tmp_path):

@@ -61,7 +61,7 @@ def test_save_nifti_input_keeps_its_grid_and_never_overwrites_it(qtbot, window, 
                                                                  lps_input, isolated_home):
     path, phantom = lps_input
     _open(qtbot, window, path)
-    session, saving = window.mask_session, window.saving_tool
+    session, saving = window.tools.mask_session, window.tools.saving_tool
     assert "".join(window.volume.source_orientation) == "LPS"
     assert not saving.act_save_seg.isEnabled()  # NIfTI input: no DICOM SEG
     mask = phantom.canonical_mask()
@@ -100,7 +100,7 @@ def test_save_nifti_input_keeps_its_grid_and_never_overwrites_it(qtbot, window, 
 def test_save_dicom_input_as_nifti_and_as_dicom_seg(qtbot, window, answers, ct_volume,
                                                     ct_reference, tmp_path):
     with_volume(qtbot, window, ct_volume)
-    session, saving = window.mask_session, window.saving_tool
+    session, saving = window.tools.mask_session, window.tools.saving_tool
     session.set_prediction(ct_reference, source="model", name="test model")
     assert saving.act_save_seg.isEnabled()
 
@@ -129,13 +129,13 @@ def test_save_dicom_input_as_nifti_and_as_dicom_seg(qtbot, window, answers, ct_v
     # the review tool opens it as a reference (its file filter offers *.dcm)
     assert "*.dcm" in MASK_FILTER
     with qtbot.waitSignal(session.reference_changed, timeout=20000):
-        window.review_tool.load_reference(seg_path)
+        window.tools.review_tool.load_reference(seg_path)
     np.testing.assert_array_equal(session.reference, ct_reference)
 
 
 def test_unsaved_prompt_on_close(qtbot, window, answers, ct_volume, ct_reference, tmp_path):
     with_volume(qtbot, window, ct_volume)
-    session = window.mask_session
+    session = window.tools.mask_session
     session.set_prediction(ct_reference, source="model", name="m")
 
     answers.question = QMessageBox.Cancel
@@ -161,7 +161,7 @@ def test_unsaved_prompt_on_open_another_and_on_rerun(qtbot, window, answers, ct_
                                                      ct_reference, lps_input):
     path, _phantom = lps_input
     with_volume(qtbot, window, ct_volume)
-    session, tool = window.mask_session, window.segmentation_tool
+    session, tool = window.tools.mask_session, window.tools.segmentation_tool
     session.set_prediction(ct_reference, source="model", name="m")
 
     answers.question = QMessageBox.Cancel
@@ -182,7 +182,7 @@ def test_recovery_copy_while_unsaved_and_offered_at_next_start(qtbot, window, an
                                                                isolated_home):
     path, phantom = lps_input
     _open(qtbot, window, path)
-    session = window.mask_session
+    session = window.tools.mask_session
     mask = phantom.canonical_mask()
     session.set_prediction(mask, source="model", name="test model")
     session.wait_for_recovery()
@@ -199,15 +199,15 @@ def test_recovery_copy_while_unsaved_and_offered_at_next_start(qtbot, window, an
     answers.question = QMessageBox.Open
     (tmp_path / "second").mkdir()
     second = make_window(qtbot, tmp_path / "second")
-    qtbot.waitUntil(lambda: second.mask_session.prediction is not None, timeout=20000)
+    qtbot.waitUntil(lambda: second.tools.mask_session.prediction is not None, timeout=20000)
     assert answers.questions[-1][0] == "Recover unsaved mask"
     assert second.volume.source_path == str(path)
-    np.testing.assert_array_equal(second.mask_session.prediction, mask)
-    assert second.mask_session.source == "recovery" and second.mask_session.dirty
+    np.testing.assert_array_equal(second.tools.mask_session.prediction, mask)
+    assert second.tools.mask_session.source == "recovery" and second.tools.mask_session.dirty
     # saving the recovered mask removes every recovery copy
-    second.mask_session.wait_for_recovery()
-    assert second.saving_tool.save(tmp_path / "recovered_seg.nii.gz")
-    second.mask_session.wait_for_recovery()
+    second.tools.mask_session.wait_for_recovery()
+    assert second.tools.saving_tool.save(tmp_path / "recovered_seg.nii.gz")
+    second.tools.mask_session.wait_for_recovery()
     session.discard()
     session.wait_for_recovery()
     assert not list(folder.glob("*"))
@@ -216,7 +216,7 @@ def test_recovery_copy_while_unsaved_and_offered_at_next_start(qtbot, window, an
 def test_report_has_the_numbers_and_no_identifying_values(qtbot, window, ct_volume,
                                                           ct_reference, tmp_path):
     with_volume(qtbot, window, ct_volume)
-    session = window.mask_session
+    session = window.tools.mask_session
     prediction = np.zeros_like(ct_reference)
     prediction[6:] = ct_reference[:-6]
     with qtbot.waitSignal(session.review_ready, timeout=30000,
@@ -225,7 +225,7 @@ def test_report_has_the_numbers_and_no_identifying_values(qtbot, window, ct_volu
                                model={"name": "spleen_unet2d", "path": str(tmp_path / "m.pt")},
                                device="CPU, 1 thread")
         session.set_reference(ct_reference, name="ct_spleen_dicom_label.nii.gz")
-    saving = window.saving_tool
+    saving = window.tools.saving_tool
     json_path = saving.export_report(tmp_path / "report.json")
     csv_path = saving.export_report(tmp_path / "report.csv")
 
@@ -257,7 +257,7 @@ def test_an_edit_marks_the_mask_unsaved_and_updates_the_recovery_copy(qtbot, win
                                                                       isolated_home):
     path, phantom = lps_input
     _open(qtbot, window, path)
-    session = window.mask_session
+    session = window.tools.mask_session
     mask = phantom.canonical_mask().astype(np.uint8)
     session.set_prediction(mask, source="file", name="mask.nii.gz", dirty=False)
     assert not list((isolated_home / "recovery").glob("*.json"))

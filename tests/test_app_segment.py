@@ -34,7 +34,7 @@ from viewer.ui.segmentation_ui import center_on_mask
 
 def test_segment_runs_shows_mask_everywhere_and_measurements(qtbot, window, ct_volume):
     with_volume(qtbot, window, ct_volume)
-    tool = window.segmentation_tool
+    tool = window.tools.segmentation_tool
     assert tool.act_segment.isEnabled() and tool.act_segment.shortcut().toString() == "Ctrl+G"
     seen = []
     tool.progress.valueChanged.connect(seen.append)
@@ -42,7 +42,7 @@ def test_segment_runs_shows_mask_everywhere_and_measurements(qtbot, window, ct_v
     assert segment(qtbot, window) == "done"
 
     result = tool.last_result
-    session = window.mask_session
+    session = window.tools.mask_session
     mask = result.mask
     assert mask.shape == ct_volume.shape and mask.any()
     np.testing.assert_array_equal(session.prediction, mask)
@@ -55,7 +55,7 @@ def test_segment_runs_shows_mask_everywhere_and_measurements(qtbot, window, ct_v
     # results panel: exactly the engine's measurements of this mask
     expected = measure_spleen(mask, ct_volume.affine)
     assert session.measurements.as_dict() == expected.as_dict()
-    panel = window.results_panel
+    panel = window.tools.results_panel
     assert panel.volume_label.text() == f"{expected.volume_ml:.1f} mL"
     assert panel.voxels_label.text() == f"{expected.voxels:,}"
     assert panel.length_label.text().startswith(f"{expected.craniocaudal_mm:.0f} mm")
@@ -89,13 +89,13 @@ def test_segment_runs_shows_mask_everywhere_and_measurements(qtbot, window, ct_v
 def test_cancel_half_way_leaves_previous_mask_bit_for_bit(qtbot, window, ct_volume,
                                                           ct_reference):
     with_volume(qtbot, window, ct_volume)
-    session = window.mask_session
+    session = window.tools.mask_session
     previous = ct_reference.copy()
     previous[200:210, 200:210, 3] = 1  # something no model would draw
     session.set_prediction(previous, source="file", name="earlier.nii.gz", dirty=False)
     previous = previous.copy()  # the session may hold the very array it was given
     before_measurements = session.measurements
-    tool = window.segmentation_tool
+    tool = window.tools.segmentation_tool
     assert tool.start()
     # cancel as soon as the first batch reports, from the worker thread itself, so
     # the engine stops before its second batch (half-way, deterministically)
@@ -120,7 +120,7 @@ def test_cancel_half_way_leaves_previous_mask_bit_for_bit(qtbot, window, ct_volu
 def test_worker_error_shows_a_dialog_and_the_app_survives(qtbot, window, ct_volume,
                                                           ct_reference, tmp_path):
     with_volume(qtbot, window, ct_volume)
-    window.mask_session.set_prediction(ct_reference, source="file", name="ref", dirty=False)
+    window.tools.mask_session.set_prediction(ct_reference, source="file", name="ref", dirty=False)
     corrupt = tmp_path / "broken.pt"
     corrupt.write_bytes(b"PK\x03\x04 this is not a model" * 10)
 
@@ -132,15 +132,15 @@ def test_worker_error_shows_a_dialog_and_the_app_survives(qtbot, window, ct_volu
     assert boxes and boxes[-1].isVisible() and boxes[-1].windowTitle() == "Segmentation failed"
     boxes[-1].close()
     # the app goes on: previous mask intact, the action available, the views still work
-    np.testing.assert_array_equal(window.mask_session.prediction, ct_reference)
-    tool = window.segmentation_tool
+    np.testing.assert_array_equal(window.tools.mask_session.prediction, ct_reference)
+    tool = window.tools.segmentation_tool
     assert not tool.is_running() and tool.act_segment.isEnabled()
     window.go_to_slice("axial", 3)
     assert window.state.slice_index("axial") == 3
 
 
 def test_no_volume_no_run(qtbot, window):
-    assert not window.segmentation_tool.start()
+    assert not window.tools.segmentation_tool.start()
     assert "Open a CT volume" in window.last_error
 
 
@@ -177,7 +177,7 @@ def test_closing_while_models_are_listed_does_not_touch_deleted_widgets(qtbot, t
 def test_closing_while_segmenting_cancels_the_worker(qtbot, tmp_path, answers, ct_volume):
     win = make_window(qtbot, tmp_path, register=False)
     with_volume(qtbot, win, ct_volume)
-    tool = win.segmentation_tool
+    tool = win.tools.segmentation_tool
     assert tool.start()
     worker = tool.worker
     _delete(win)

@@ -115,8 +115,8 @@ def _dialog(qtbot, folder: Path | None, dialog: TrainingDialog | None = None,
 def test_training_from_the_dialog_finishes_is_listed_and_segments(
         qtbot, dataset, sample_ct, tmp_path):
     window = _window(qtbot)
-    window.training_tools.act_train.trigger()
-    dialog = _dialog(qtbot, dataset, dialog=window.training_tools.training_dialog)
+    window.tools.training_tools.act_train.trigger()
+    dialog = _dialog(qtbot, dataset, dialog=window.tools.training_tools.training_dialog)
     assert dialog.isVisible() and dialog.parent() is window
     with qtbot.waitSignal(dialog.training_finished, timeout=180_000):
         qtbot.mouseClick(dialog.start_button, 1)  # Qt.LeftButton
@@ -161,7 +161,7 @@ def test_training_from_the_dialog_finishes_is_listed_and_segments(
     assert dialog.start_from.itemData(1) == str(saved.resolve())
 
     # the model manager lists it beside the bundled one, active, with its Dice
-    manager = window.training_tools.show_model_manager()
+    manager = window.tools.training_tools.show_model_manager()
     assert isinstance(manager, ModelManagerDialog)
     row = manager.row_of(saved)
     assert row >= 0
@@ -191,8 +191,8 @@ def test_training_from_the_dialog_finishes_is_listed_and_segments(
         with qtbot.waitSignal(tool.finished, timeout=60_000) as outcome:
             assert tool.start(device="cpu")
         assert outcome.args == ["done"]
-        assert Path(window.mask_session.model["path"]).resolve() == saved.resolve()
-        assert window.mask_session.prediction.shape == window.volume.shape
+        assert Path(window.tools.mask_session.model["path"]).resolve() == saved.resolve()
+        assert window.tools.mask_session.prediction.shape == window.volume.shape
 
 
 def test_stop_ends_the_child_within_seconds_and_keeps_a_loadable_model(
@@ -326,7 +326,7 @@ def test_model_manager_deletes_user_models_after_confirmation_never_the_bundled(
 
 def test_add_this_case_writes_a_valid_pair_into_the_collection(qtbot, dataset, tmp_path):
     window = _window(qtbot)
-    tools = window.training_tools
+    tools = window.tools.training_tools
     titles = [a.text().replace("&", "") for a in tools.menu.actions() if a.text()]
     assert titles == ["Train model…", "Model manager…", "Add this case to my training set"]
     assert not tools.act_add_case.isEnabled()  # nothing open
@@ -396,7 +396,7 @@ def test_fine_tuning_the_active_model_keeps_its_architecture(qtbot, dataset):
 
 def test_closing_the_window_ends_a_running_training(qtbot, dataset):
     window = _window(qtbot)  # headless: no "stop training?" question
-    dialog = _dialog(qtbot, dataset, dialog=window.training_tools.show_training_dialog(),
+    dialog = _dialog(qtbot, dataset, dialog=window.tools.training_tools.show_training_dialog(),
                      epochs=500, name="closing")
     dialog.start()
     qtbot.waitUntil(lambda: dialog.run.epochs > 0, timeout=120_000)

@@ -22,7 +22,7 @@ from viewer.window_level import auto_window
 def window(qtbot, tmp_path):
     create_app()
     win = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat),
-                     install_extensions=False)
+                     with_tools=False)
     qtbot.addWidget(win)
     win.resize(1600, 1000)
     win.show()

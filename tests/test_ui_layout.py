@@ -1,7 +1,7 @@
 """Window layout with every extension installed, the series picker, the dark theme.
 
 Issue 3 asks for a clean default layout at 1600 x 1000 and at 1280 x 800 with all
-docks the segmentation and training extensions add; the series picker must show
+docks the segmentation and training tools add; the series picker must show
 what ``viewer.io.dicom_series.SeriesInfo`` knows about each series.
 """
 
@@ -29,13 +29,13 @@ from viewer.window_level import auto_window
 def full_window(qtbot, tmp_path):
     create_app()
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
-    win = MainWindow(settings=settings, install_extensions=True)
+    win = MainWindow(settings=settings, with_tools=True)
     qtbot.addWidget(win)
     return win
 
 
 @pytest.mark.parametrize("size", [(1600, 1000), (1280, 800), (1200, 800)])
-def test_window_with_all_extensions_keeps_the_requested_size(qtbot, full_window, size):
+def test_window_with_all_tools_keeps_the_requested_size(qtbot, full_window, size):
     full_window.resize(*size)
     full_window.show()
     qtbot.waitExposed(full_window)

@@ -18,7 +18,7 @@ from viewer.ui.main_window import MainWindow
 def window(qtbot, tmp_path):
     create_app()
     win = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat),
-                     install_extensions=False)
+                     with_tools=False)
     qtbot.addWidget(win)
     win.resize(1600, 1000)
     win.show()

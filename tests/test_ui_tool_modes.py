@@ -51,7 +51,7 @@ def _stroke_spot(window, ct_reference):
 
 
 def test_paint_then_ruler_the_drag_measures_and_paints_nothing(qtbot, on_ct, ct_reference):
-    window, tool = on_ct, on_ct.edit_tool
+    window, tool = on_ct, on_ct.tools.edit_tool
     labels = tool.editor.labels
     before = labels.copy()
     paint_button = _toolbar_button(window, tool.act_paint)
@@ -72,7 +72,7 @@ def test_paint_then_ruler_the_drag_measures_and_paints_nothing(qtbot, on_ct, ct_
 
 
 def test_ruler_then_paint_the_drag_paints_and_draws_no_ruler(qtbot, on_ct, ct_reference):
-    window, tool = on_ct, on_ct.edit_tool
+    window, tool = on_ct, on_ct.tools.edit_tool
     labels = tool.editor.labels
     window.act_measure.trigger()  # D
     assert window.act_measure.isChecked()

@@ -17,9 +17,7 @@ from PyQt5.QtWidgets import QApplication
 
 from tests.conftest import sample_path
 from viewer.io import load_volume
-from viewer.overlays import OverlayLayer
 from viewer.phantom import make_phantom
-from viewer.ui import extensions
 from viewer.ui.app import configure_pyqtgraph
 from viewer.ui.dialogs import SHORTCUTS, ShortcutsDialog
 from viewer.ui.main_window import MainWindow
@@ -36,7 +34,7 @@ LETTERS = {
 def window(qtbot, tmp_path):
     configure_pyqtgraph()
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
-    win = MainWindow(settings=settings, install_extensions=False)
+    win = MainWindow(settings=settings, with_tools=False)
     qtbot.addWidget(win)
     win.resize(1600, 1000)
     win.show()
@@ -304,34 +302,6 @@ def test_drop_a_file_opens_it(qtbot, window):
         window.dropEvent(event)
     assert window.volume.shape == (117, 91, 20)
     assert window.readout_panel.last_values["unit"] == ""  # MR: no HU
-
-
-def test_extensions_menus_docks_and_overlay_api(qtbot, tmp_path, monkeypatch, phantom):
-    from PyQt5.QtWidgets import QLabel
-
-    calls = []
-
-    def installer(win):
-        calls.append(win)
-        win.add_dock(QLabel("tool"), "Segmentation tool")
-        win.menu("Segmentation").addAction("Run")
-
-    monkeypatch.setattr(extensions, "INSTALLERS", [installer])
-    win = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat))
-    qtbot.addWidget(win)
-    assert calls == [win]
-    titles = [a.text().replace("&", "") for a in win.menuBar().actions()]
-    assert titles.index("Segmentation") < titles.index("Help")
-    assert win.menu("Segmentation") is win.menu("&Segmentation")
-    volume = phantom.volume()
-    win.set_volume(volume)
-    with qtbot.waitSignal(win.overlays_changed):
-        win.set_overlay(OverlayLayer("prediction", phantom.canonical_mask()))
-    assert "prediction" in win.overlays
-    with pytest.raises(ValueError):
-        win.set_overlay(OverlayLayer("bad", np.zeros((2, 2, 2), np.uint8)))
-    win.remove_overlay("prediction")
-    assert len(win.overlays) == 0
 
 
 def test_shortcuts_dialog_lists_every_shortcut(qtbot, window):

@@ -205,6 +205,12 @@ class MaskEditor:
     def undo_depth(self) -> int:
         return len(self._undo)
 
+    @property
+    def top_step(self) -> Stroke | None:
+        """The undo step on top of the history (its identity marks a mask state:
+        undoing back to the step that was on top at a save means "saved" again)."""
+        return self._undo[-1] if self._undo else None
+
     def clear_history(self) -> None:
         self._undo.clear()
         self._redo.clear()

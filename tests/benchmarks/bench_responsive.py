@@ -1,6 +1,6 @@
 """Is the window responsive while a segmentation runs? One JSON line of event-loop gaps.
 
-In the real main window (all extensions) on the sample CT (512 x 512 x 20), a
+In the real main window (all tools) on the sample CT (512 x 512 x 20), a
 QTimer asks for a tick every 5 ms and the real interval between ticks is recorded;
 a second timer scrolls the axial view every 40 ms (what a user does while
 waiting), so paint cost is in both phases. Phases, in the same run:
@@ -69,7 +69,7 @@ def main() -> int:
     window.show()
     volume = load_volume(data)
     window.set_volume(volume)
-    session, tool = window.mask_session, window.segmentation_tool
+    session, tool = window.tools.mask_session, window.tools.segmentation_tool
     app.processEvents()
 
     ticks: list[float] = []

@@ -130,7 +130,7 @@ def main() -> int:
     ct_path, mask_path = data / "ct_spleen_dicom", data / "ct_spleen_dicom_label.nii.gz"
     app = create_app()
     settings = QSettings(str(Path("/tmp") / "spleenscope_bench.ini"), QSettings.IniFormat)
-    window = MainWindow(settings=settings, install_extensions=False)
+    window = MainWindow(settings=settings, with_tools=False)
     window.resize(1600, 1000)
     window.show()
     app.processEvents()

@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _wait_for_threads(window, timeout_ms: int = 10000) -> None:
-    """Let worker threads the window or its extensions started (loading, model
+    """Let worker threads the window or its tools started (loading, model
     listing, ...) end before Python tears the widgets down: a QThread destroyed
     while running aborts the process, which made ``--screenshot`` fail now and then."""
     from PyQt5.QtCore import QThread

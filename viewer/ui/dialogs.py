@@ -3,7 +3,7 @@
 The shortcuts list has two parts: the mouse gestures and slice keys the views
 handle themselves (:data:`SHORTCUTS`, written by hand: there is no QAction to read
 them from), and every keyboard shortcut of the window's QActions (menus, toolbar,
-and those the extensions register), read from the actions when the dialog opens
+and those the tools add), read from the actions when the dialog opens
 (:func:`action_shortcuts`), so a key added or changed anywhere is listed as it is.
 """
 

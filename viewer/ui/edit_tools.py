@@ -44,7 +44,6 @@ from PyQt5.QtCore import QEvent, QObject, QPoint, QRectF, Qt, QTimer
 from PyQt5.QtGui import QColor, QPen
 from PyQt5.QtWidgets import (
     QAction,
-    QActionGroup,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
@@ -122,10 +121,8 @@ class _History:
 def _top_step(editor: MaskEditor) -> object | None:
     """The undo step on top of ``editor``'s history (identity marks a mask state).
 
-    MaskEditor has no public accessor for it; its undo deque is read, not changed.
     """
-    steps = getattr(editor, "_undo", None)
-    return steps[-1] if steps else None
+    return editor.top_step
 
 
 def edited_mask_path(mask_path: str | Path) -> Path:
@@ -249,9 +246,11 @@ class EditPanel(QWidget):
 class MaskEditTool(QObject):
     """The Edit menu, the brush in the slice views, and the undo history of one window."""
 
-    def __init__(self, window) -> None:
+    def __init__(self, window, session=None) -> None:
         super().__init__(window)
         self.window = window
+        #: the segmentation session (its prediction is the first edit target), or None
+        self.session = session
         self.tool: str | None = None
         self.editor: MaskEditor | None = None
         #: every array edited since the volume was shown (switching masks keeps history)
@@ -290,10 +289,6 @@ class MaskEditTool(QObject):
         self._volume_changed(window.volume)
 
     # ------------------------------------------------------------------ set-up
-    @property
-    def session(self):
-        """The segmentation tool's MaskSession, when that extension is installed."""
-        return getattr(self.window, "mask_session", None)
 
     def _build_actions(self) -> None:
         window = self.window
@@ -312,15 +307,9 @@ class MaskEditTool(QObject):
                                 "Paint brush: left drag paints on the slice")
         self.act_erase = action("Erase", "act_edit_erase", "E", True,
                                 "Eraser: left drag erases on the slice")
-        add_drag_tool = getattr(window, "add_drag_tool", None)
-        if add_drag_tool is not None:  # one group with the ruler: one left-drag tool at a time
-            add_drag_tool(self.act_paint)
-            add_drag_tool(self.act_erase)
-        else:
-            group = QActionGroup(self)
-            group.setExclusionPolicy(QActionGroup.ExclusionPolicy.ExclusiveOptional)
-            group.addAction(self.act_paint)
-            group.addAction(self.act_erase)
+        # one group with the ruler: one left-drag tool at a time
+        window.add_drag_tool(self.act_paint)
+        window.add_drag_tool(self.act_erase)
         self.act_paint.toggled.connect(lambda on: self._tool_toggled(PAINT, on))
         self.act_erase.toggled.connect(lambda on: self._tool_toggled(ERASE, on))
         self.act_smaller = action("Smaller brush", "act_edit_smaller", "[")
@@ -823,19 +812,10 @@ class MaskEditTool(QObject):
     def _invalidate_outline_caches(self, layers: list[OverlayLayer]) -> bool:
         """Drop the cached outlines of ``layers`` so the views recompute this slice's.
 
-        MainWindow keeps one LayerRenderer per layer name (``_renderers``; the public
-        ``refresh_overlays`` rescans every layer, too slow for every mouse move on a
-        large volume). False when that is not available: the caller refreshes all.
+        (``refresh_overlays`` rescans every layer, too slow for every mouse move on a
+        large volume.) False when a layer has no renderer: the caller refreshes all.
         """
-        renderers = getattr(self.window, "_renderers", None)
-        if not isinstance(renderers, dict):
-            return False
-        for layer in layers:
-            renderer = renderers.get(layer.name)
-            if renderer is None or not hasattr(renderer, "invalidate"):
-                return False
-            renderer.invalidate()
-        return True
+        return self.window.invalidate_overlay_renderers([layer.name for layer in layers])
 
     def _show_outline(self, view, pos: QPoint) -> None:
         outline = self._outlines[view.view]
@@ -900,6 +880,3 @@ class MaskEditTool(QObject):
         self.refresh_targets()
 
 
-def install(window) -> None:
-    """Window extension (listed in ``viewer/ui/extensions.py``): the Edit menu and brush."""
-    window.edit_tool = MaskEditTool(window)

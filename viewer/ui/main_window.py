@@ -1,14 +1,16 @@
 """The SpleenScope main window: three linked views, panels, menus, loading.
 
-Public API (other parts of the program code against it; see /work/notes/viewer_api.md
-and ``viewer/ui/extensions.py``):
+Public API (the tools built in :mod:`viewer.ui.wiring` code against it, and only it):
 
 - ``open_path(path, series=None)`` loads in a worker thread; ``set_volume(volume)``
   shows a loaded :class:`~viewer.volume.Volume` at once; ``.volume``.
 - ``.overlays`` (:class:`~viewer.overlays.OverlayStack`), ``set_overlay(layer)``,
   ``remove_overlay(name)``, ``refresh_overlays()``, ``open_mask(path)``.
 - ``set_cursor_world(xyz)``, ``cursor_world()``, ``go_to_slice(view, index)``.
-- ``add_dock(widget, title, area)``, ``menu(title)``, ``.toolbar``.
+- ``add_dock(widget, title, area)``, ``menu(title)``, ``add_file_action(action)``,
+  ``.toolbar``.
+- ``invalidate_overlay_renderers(names)``: drop cached outlines after an in-place edit.
+- ``.tools``: the :class:`~viewer.ui.wiring.Tools` the window was built with.
 - ``add_close_guard(callable)``, ``save_screenshot(path)``.
 - ``add_drag_tool(action)``: a checkable action that takes the plain left drag
   (ruler, paint, erase); switching one on switches the others off.
@@ -56,7 +58,6 @@ from viewer.overlays import (
     present_labels,
 )
 from viewer.slicing import VIEW_NAMES
-from viewer.ui import extensions
 from viewer.ui.dialogs import SeriesPickerDialog, ShortcutsDialog
 from viewer.ui.histogram_panel import HistogramPanel
 from viewer.ui.info_panel import InfoPanel
@@ -65,6 +66,7 @@ from viewer.ui.overlay_panel import OverlayPanel
 from viewer.ui.readout_panel import ReadoutPanel, readout_values
 from viewer.ui.recent_files import RecentFiles
 from viewer.ui.slice_view import SliceView
+from viewer.ui.wiring import Tools, build_tools
 from viewer.view_state import ViewState
 from viewer.volume import Volume
 from viewer.window_level import (
@@ -96,7 +98,7 @@ class MainWindow(QMainWindow):
     def __init__(
         self,
         settings: QSettings | None = None,
-        install_extensions: bool = True,
+        with_tools: bool = True,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -179,10 +181,11 @@ class MainWindow(QMainWindow):
         self.resize(1600, 1000)
 
         self._core_docks = {self.image_dock, self.readout_dock, self.overlay_dock}
-        if install_extensions:
-            failed = extensions.install_all(self)
-            if failed:
-                self.statusBar().showMessage(f"Some tools failed to load: {', '.join(failed)}")
+        #: the tools built around this shell (empty with ``with_tools=False``)
+        self.tools = build_tools(self) if with_tools else Tools()
+        if self.tools.failed:
+            self.statusBar().showMessage(
+                f"Some tools failed to load: {', '.join(self.tools.failed)}")
         self._arrange_docks()
 
     # ================================================================ public API
@@ -193,7 +196,7 @@ class MainWindow(QMainWindow):
 
         The widget sits in a frameless scroll area, so a tall panel scrolls instead
         of raising the window's minimum height (a 1280 x 800 screen, or a
-        ``--size`` screenshot, must still fit every panel the extensions add).
+        ``--size`` screenshot, must still fit every panel the tools add).
         """
         dock = QDockWidget(title, self)
         dock.setObjectName("dock_" + "".join(c if c.isalnum() else "_" for c in title.lower()))
@@ -207,8 +210,8 @@ class MainWindow(QMainWindow):
 
     def _arrange_docks(self) -> None:
         """Default layout of the right column: the readout alone on top, the mask
-        overlay (tabbed with whatever an extension tabbed onto it), then the docks
-        the extensions added on their own, tabbed together so that each group keeps
+        overlay (tabbed with whatever a tool tabbed onto it), then the docks
+        the tools added on their own, tabbed together so that each group keeps
         a usable height at 1280 x 800."""
         right = [dock for dock in self.findChildren(QDockWidget)
                  if dock not in self._core_docks and not dock.isFloating()
@@ -227,7 +230,7 @@ class MainWindow(QMainWindow):
         super().showEvent(event)
         if not getattr(self, "_docks_sized", True):
             # sizes only stick once the window has its size: readout and overlay
-            # get what they need, the extensions' tab group takes the rest
+            # get what they need, the tools' tab group takes the rest
             self._docks_sized = True
             column = self._dock_column
             width = 340 if self.width() >= 1400 else 300
@@ -248,6 +251,11 @@ class MainWindow(QMainWindow):
         else:
             self.menuBar().addMenu(menu)
         return menu
+
+    def add_file_action(self, action: QAction) -> None:
+        """List ``action`` in the File menu after the Open actions (a tool's dialog:
+        open from PACS, import images, ...)."""
+        self._file_menu.insertAction(self._file_tools_end, action)
 
     def add_close_guard(self, guard: Callable[[], bool]) -> None:
         """``guard()`` runs before the window closes or another volume replaces this
@@ -352,6 +360,18 @@ class MainWindow(QMainWindow):
         self._renderers.pop(name, None)
         self._present.pop(name, None)
         self._sync_overlays()
+
+    def invalidate_overlay_renderers(self, names) -> bool:
+        """Drop the cached outlines of the layers ``names`` after their labels were
+        edited in place, so the next render recomputes them (cheaper than
+        :meth:`refresh_overlays`, which rescans every layer). False when one of
+        them has no renderer (not shown): the caller should refresh all."""
+        renderers = [self._renderers.get(name) for name in names]
+        if any(renderer is None for renderer in renderers):
+            return False
+        for renderer in renderers:
+            renderer.invalidate()
+        return True
 
     def refresh_overlays(self) -> None:
         """Redraw all overlays after their labels changed in place."""
@@ -687,7 +707,9 @@ class MainWindow(QMainWindow):
         for item in (self.act_open, self.act_open_folder, self.act_open_mask):
             file_menu.addAction(item)
         file_menu.addMenu(self.recent_menu)
-        file_menu.addSeparator()
+        self._file_menu = file_menu
+        #: tools' File actions (``add_file_action``) go above this separator
+        self._file_tools_end = file_menu.addSeparator()
         file_menu.addAction(self.act_screenshot)
         file_menu.addSeparator()
         file_menu.addAction(self.act_quit)
@@ -754,7 +776,7 @@ class MainWindow(QMainWindow):
         self._help_menu.addAction(self.act_shortcuts)
         self._help_menu.addAction(self._action("&About SpleenScope", self._about))
 
-        # short toolbar captions (menus keep the full text) so the extensions' tools
+        # short toolbar captions (menus keep the full text) so the tools
         # still fit at 1280 pixels wide
         for item, caption in ((self.act_open, "Open…"), (self.act_open_folder, "DICOM folder…"),
                               (self.act_open_mask, "Mask…"), (self.act_crosshair, "Crosshair"),

@@ -73,15 +73,11 @@ class SavingTool(QObject):
         for action in (*actions, self.act_recover):
             window.addAction(action)
         file_menu = window.menu("&File")
-        before = getattr(window, "act_screenshot", None)
+        before = window.act_screenshot
         for action in actions:
-            if before is not None:
-                file_menu.insertAction(before, action)
-            else:
-                file_menu.addAction(action)
-        if before is not None:
-            file_menu.insertAction(before, self.act_recover)
-            file_menu.insertSeparator(before)
+            file_menu.insertAction(before, action)
+        file_menu.insertAction(before, self.act_recover)
+        file_menu.insertSeparator(before)
         window.toolbar.addAction(self.act_save)
 
     def _update_actions(self) -> None:

@@ -8,9 +8,8 @@ time left and a Cancel button, and says which model ran on which device. A new
 mask replaces the old one only when a run succeeds, so Cancel or an error leaves
 the earlier mask as it was.
 
-:func:`install` is the window extension (listed in ``viewer/ui/extensions.py``): it
-creates the shared :class:`~viewer.ui.mask_session.MaskSession` and the segment,
-results, review and saving tools.
+Built in :mod:`viewer.ui.wiring` with the shared
+:class:`~viewer.ui.mask_session.MaskSession`.
 """
 
 from __future__ import annotations
@@ -347,28 +346,6 @@ class SegmentationTool(QObject):
         self._show_running(self.is_running())
 
 
-def install(window) -> None:
-    """Window extension: the shared mask session and every segmentation tool."""
-    from viewer.ui.results_panel import ResultsPanel
-    from viewer.ui.review_panel import ReviewTool
-    from viewer.ui.saving import SavingTool
-
-    session = MaskSession(window)
-    window.mask_session = session
-    window.segmentation_tool = SegmentationTool(window, session)
-    window.results_panel = ResultsPanel(session)
-    window.results_dock = window.add_dock(window.results_panel, "Spleen")
-    window.review_tool = ReviewTool(window, session)
-    window.saving_tool = SavingTool(window, session)
-    # the overlay list, the options and the (short) results share one tab group; the
-    # review panel with its plot gets the taller group below (see _arrange_docks)
-    window.tabifyDockWidget(window.overlay_dock, window.segmentation_tool.dock)
-    window.tabifyDockWidget(window.overlay_dock, window.results_dock)
-    window.overlay_dock.raise_()
-    session.prediction_changed.connect(
-        lambda: session.prediction is not None and window.results_dock.raise_())
-
-
 def center_on_mask(window, mask) -> None:
     """Put the crosshair at the centre of the mask, so all three views cut through it."""
     if mask is None or window.state is None or not mask.any():
@@ -384,9 +361,9 @@ def run_cli_steps(window, args, then=None, fail=None) -> None:
     comparison is computed, so a screenshot shows the overlay, results and QA panel.
     ``fail(message)`` gets any error (a failed segmentation, an unreadable mask).
     """
-    tool: SegmentationTool = window.segmentation_tool
-    session: MaskSession = window.mask_session
-    review = window.review_tool
+    tool: SegmentationTool = window.tools.segmentation_tool
+    session: MaskSession = window.tools.mask_session
+    review = window.tools.review_tool
     pending = {"files": 0, "segment": bool(args.segment), "failed": False}
 
     def check() -> None:

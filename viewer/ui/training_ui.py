@@ -1,6 +1,6 @@
 """The Training menu: train a model, manage models, add the open case to the training set.
 
-Installed as a window extension (``viewer/ui/extensions.py``). "Add this case to my
+Built and wired in :mod:`viewer.ui.wiring`. "Add this case to my
 training set" saves the open volume with its current mask (the reviewed prediction
 of the segmentation tools, else their reference, else a spleen mask opened from a
 file) into the user's collection, and starts no training: people correct many cases
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from PyQt5.QtCore import QEvent, QObject
-from PyQt5.QtWidgets import QAction, QApplication, QMessageBox
+from PyQt5.QtWidgets import QAction, QMessageBox
 
 from viewer.ui.background import run_in_background
 
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 REVIEW_LAYER_NAMES = ("prediction", "reference", "difference")
 
 
-def reviewed_mask(window) -> tuple[np.ndarray, str] | None:
+def reviewed_mask(window, session) -> tuple[np.ndarray, str] | None:
     """``(binary mask on the canonical grid, where it came from)``, or None.
 
     Prefers the segmentation session's prediction (what the user reviewed and maybe
@@ -32,12 +32,11 @@ def reviewed_mask(window) -> tuple[np.ndarray, str] | None:
     """
     if window.volume is None:
         return None
-    session = getattr(window, "mask_session", None)
     if session is not None:
-        if getattr(session, "prediction", None) is not None:
+        if session.prediction is not None:
             name = session.prediction_name or "prediction"
             return np.asarray(session.prediction) > 0, f"the {session.source or 'model'} mask ({name})"
-        if getattr(session, "reference", None) is not None:
+        if session.reference is not None:
             return np.asarray(session.reference) > 0, f"the reference mask ({session.reference_name})"
     for layer in window.overlays:
         if layer.name in REVIEW_LAYER_NAMES:
@@ -56,9 +55,11 @@ def reviewed_mask(window) -> tuple[np.ndarray, str] | None:
 class TrainingTools(QObject):
     """The Training menu and the dialogs it opens (one of each per window)."""
 
-    def __init__(self, window) -> None:
+    def __init__(self, window, session=None) -> None:
         super().__init__(window)
         self.window = window
+        #: the segmentation session (its prediction is the case to add), or None
+        self.session = session
         self.training_dialog = None
         self.model_manager = None
         self.last_added: Path | None = None
@@ -137,7 +138,7 @@ class TrainingTools(QObject):
     def add_current_case(self) -> bool:
         """Save the open volume + its reviewed mask into the collection (in a thread)."""
         window = self.window
-        found = reviewed_mask(window)
+        found = reviewed_mask(window, self.session)
         if found is None:
             window.show_error(
                 "Open a volume and segment it (or open its spleen mask) first; the case is "
@@ -200,12 +201,3 @@ class TrainingTools(QObject):
         """End a running training child (the application is quitting)."""
         if self.training_dialog is not None:
             self.training_dialog.shutdown()
-
-
-def install(window) -> None:
-    """Window extension: the Training menu."""
-    tools = TrainingTools(window)
-    window.training_tools = tools
-    app = QApplication.instance()
-    if app is not None:
-        app.aboutToQuit.connect(tools.shutdown)
