@@ -5,7 +5,8 @@ Each actor builds one :class:`~viewer.batch.study_task.StudyTask` (the model is 
 once per actor) and segments one study per call, writing the study's folder itself:
 inputs and OUTDIR must be at the same path on every node (a shared file system).
 A study that fails in our code becomes an error row; an actor or node that dies is
-restarted and its study retried by Ray (``max_restarts`` / ``max_task_retries``).
+restarted and its study sent again by Ray Data (its actor pools restart actors and
+retry their tasks by default).
 Needs the optional extra: ``pip install 'spleenscope[cluster]'``.
 """
 
@@ -22,9 +23,6 @@ from viewer.batch.study_task import BatchOptions, StudyTask
 from viewer.errors import SpleenScopeError
 
 log = logging.getLogger(__name__)
-
-ACTOR_RESTARTS = 3  # a dead actor (lost node, killed process) is started again this often
-TASK_RETRIES = 3  # and the study it was working on is sent again
 
 
 class StudyActor:
@@ -118,11 +116,10 @@ def run_ray(
             StudyActor,
             fn_constructor_args=(worker_options, device),
             batch_size=1,
-            concurrency=actors,
+            # One study in flight per actor: a slow study does not hold others in its queue.
+            compute=ray.data.ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=1),
             num_gpus=gpus,
             num_cpus=cpus,
-            max_restarts=ACTOR_RESTARTS,
-            max_task_retries=TASK_RETRIES,
         )
         for row in segmented.iter_rows():
             on_result(json.loads(row["summary"]))
