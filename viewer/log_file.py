@@ -34,6 +34,7 @@ _active_path: Path | None = None  # where configure_logging really writes
 
 # 'text', "text", b'bytes': how Python quotes values in exception messages.
 _QUOTED = re.compile(r"""b?'(?:[^'\\\n]|\\.)*'|b?"(?:[^"\\\n]|\\.)*\"""")
+_TRACEBACK_FILE = re.compile(r'^\s*File "[^"\n]*", line \d+, in \S+$')
 _DICOM_TAG = re.compile(r"\(\s*([0-9A-Fa-f]{4})\s*,\s*([0-9A-Fa-f]{4})\s*\)")
 _WORD = re.compile(r"\b[A-Za-z][A-Za-z0-9_]{2,}\b")
 # Header fields of the formats we read whose names may appear in a message.
@@ -60,8 +61,14 @@ def log_file_path() -> Path:
 
 
 def scrub(text: str) -> str:
-    """``text`` with every quoted value replaced by ``'…'``."""
-    return _QUOTED.sub("'…'", text)
+    """``text`` with every quoted value replaced by ``'…'``.
+
+    The ``File "...", line N`` lines of a traceback keep their (source file) paths.
+    """
+    return "\n".join(
+        line if _TRACEBACK_FILE.match(line) else _QUOTED.sub("'…'", line)
+        for line in text.split("\n")
+    )
 
 
 class ScrubFilter(logging.Filter):
@@ -99,7 +106,8 @@ def configure_logging(debug: bool = False) -> Path | None:
             ):
                 library.removeHandler(handler)  # nibabel prints to stderr by itself
         library.propagate = True
-        library.setLevel(logging.DEBUG if debug else logging.INFO)
+        if name != "torch":  # torch's INFO level prints its own statistics at exit
+            library.setLevel(logging.DEBUG if debug else logging.WARNING)
     logging.captureWarnings(True)
     global _active_path
     path = _active_path = _open_file_handler(root)

@@ -15,7 +15,10 @@ from pathlib import Path
 
 from viewer.errors import SpleenScopeError
 
-SUBCOMMANDS = ("info", "convert", "segment", "train", "evaluate", "view", "batch", "pacs")
+SUBCOMMANDS = (
+    "info", "convert", "segment", "train", "evaluate", "view", "batch", "pacs",
+    "export_images", "import_images",
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,12 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         if args.debug:
             raise
-        log_unexpected(error, f"'{args.command}'")
+        log_unexpected(error, f"the {args.command} command")
         return _fail(describe_os_error(error), 2)
     except Exception as error:  # noqa: BLE001 - the boundary: nothing may escape as a traceback
         if args.debug:
             raise
-        log_unexpected(error, f"'{args.command}'")
+        log_unexpected(error, f"the {args.command} command")
         return _fail(describe_unexpected(error), 1)
 
 
