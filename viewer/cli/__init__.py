@@ -15,10 +15,7 @@ from pathlib import Path
 
 from viewer.errors import SpleenScopeError
 
-SUBCOMMANDS = (
-    "info", "convert", "segment", "train", "evaluate", "view", "batch", "pacs",
-    "export_images", "import_images",
-)  # fmt: skip
+SUBCOMMANDS = ("info", "convert", "segment", "train", "evaluate", "view", "batch", "pacs")
 
 
 def build_parser() -> argparse.ArgumentParser:
