@@ -15,7 +15,10 @@ from pathlib import Path
 
 from viewer.errors import SpleenScopeError
 
-SUBCOMMANDS = ("info", "convert", "segment", "train", "evaluate", "view", "batch", "pacs")
+SUBCOMMANDS = (
+    "info", "convert", "segment", "train", "evaluate", "view", "batch", "pacs",
+    "export_images", "import_images",
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
