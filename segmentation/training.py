@@ -29,6 +29,7 @@ from segmentation.augmentation import AugmentationSettings, augment_batch
 from segmentation.config import ModelConfig, axis_index, axis_name
 from segmentation.datasets import Case, load_case
 from segmentation.devices import autocast_dtype, describe_device, pick_device
+from segmentation.distributed import parameter_checksum
 from segmentation.losses import dice_bce_loss
 from segmentation.model_file import default_metadata, load_model, save_model
 from segmentation.preprocessing import window_to_unit
@@ -210,15 +211,21 @@ def train(
     output_path: str | Path,
     progress: EventCallback | None = None,
     cancel: CancelCallback | None = None,
+    distributed=None,
 ) -> TrainResult:
-    """Train (or fine-tune, with ``config.init_from``) and save the best model to ``output_path``."""
+    """Train (or fine-tune, with ``config.init_from``) and save the best model to ``output_path``.
+
+    ``distributed`` (a :class:`segmentation.distributed.DistributedRun`) trains this rank's
+    shard with DDP; only rank 0 writes files and events.
+    """
     started = time.perf_counter()
     output_path = Path(output_path)
-    emit = progress or (lambda event: None)
+    is_main = distributed is None or distributed.is_main
+    emit = progress if progress is not None and is_main else (lambda event: None)
     if config.threads:
         torch.set_num_threads(int(config.threads))
     torch.manual_seed(config.seed)
-    device = pick_device(config.device)
+    device = distributed.device if distributed is not None else pick_device(config.device)
 
     if config.init_from:
         base = load_model(config.init_from)
@@ -231,7 +238,10 @@ def train(
 
     train_set, val_set, split = split_and_prepare(cases, config, model_config)
     pairs, foreground = train_set.index()
-    steps = config.steps_per_epoch or max(1, math.ceil(len(pairs) / config.batch_size))
+    world = distributed.world_size if distributed is not None else 1
+    steps = config.steps_per_epoch or max(1, math.ceil(len(pairs) / (config.batch_size * world)))
+    if distributed is not None:
+        pairs, foreground = distributed.shard(pairs, foreground, config.seed)
     optimizer = torch.optim.AdamW(
         network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
@@ -261,6 +271,8 @@ def train(
             "val_slices": int(val_set.count),
             "first_epoch": first_epoch,
             "steps_per_epoch": steps,
+            **({} if distributed is None else {"rank_cases": distributed.gather(
+                sorted({train_set.cases[i].name for i in pairs[:, 0]}))}),  # fmt: skip
         }
     )
 
@@ -286,6 +298,8 @@ def train(
             training=training,
         )
 
+    trained = distributed.wrap(network) if distributed is not None else network
+    rank = distributed.rank if distributed is not None else 0
     every = max(1, steps // max(1, config.progress_events_per_epoch))
     stopped = False
     epoch = first_epoch - 1
@@ -293,7 +307,7 @@ def train(
     for epoch in range(first_epoch, config.epochs + 1):
         epoch_started = time.perf_counter()
         network.train()
-        generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
+        generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch + 7919 * rank)
         losses = []
         for step in range(1, steps + 1):
             images, labels = sample_batch(
@@ -310,7 +324,7 @@ def train(
             labels = labels.to(device)
             optimizer.zero_grad(set_to_none=True)
             with amp():
-                logits = network(inputs)
+                logits = trained(inputs)
             loss = dice_bce_loss(logits, labels)
             if scaler is not None:
                 scaler.scale(loss).backward()
@@ -331,7 +345,10 @@ def train(
                         "loss": round(float(np.mean(losses[-every:])), 5),
                     }
                 )
-            if cancel is not None and cancel():
+            wants_stop = cancel is not None and cancel()
+            if distributed is not None:  # ranks stop together or wait on each other forever
+                wants_stop = distributed.any_rank(wants_stop)
+            if wants_stop:
                 stopped = True
                 break
         if stopped and step < steps and saved:
@@ -341,7 +358,8 @@ def train(
         improved = val_dice is None or best_dice is None or val_dice > best_dice
         if improved:
             best_dice = val_dice if val_dice is not None else best_dice
-            save_model(output_path, network, model_config, metadata(epoch, val_loss, val_dice))
+            if is_main:
+                save_model(output_path, network, model_config, metadata(epoch, val_loss, val_dice))
             saved = True
         epoch_seconds.append(time.perf_counter() - epoch_started)
         record = {
@@ -352,17 +370,18 @@ def train(
             "best_val_dice": None if best_dice is None else round(best_dice, 5),
         }
         history.append(record)
-        torch.save(
-            {
-                "network": network.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "epoch": epoch,
-                "best_val_dice": best_dice,
-                "history": history,
-            },
-            state_path,
-        )
+        if is_main:
+            torch.save(
+                {
+                    "network": network.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "epoch": epoch,
+                    "best_val_dice": best_dice,
+                    "history": history,
+                },
+                state_path,
+            )
         eta = float(np.mean(epoch_seconds[-5:])) * (config.epochs - epoch)
         emit(
             {
@@ -388,6 +407,8 @@ def train(
             "epochs_run": int(epoch),
             "stopped": stopped,
             "seconds": round(seconds, 1),
+            **({} if distributed is None else {"rank_parameter_checksums": distributed.gather(
+                parameter_checksum(network))}),  # fmt: skip
         }
     )
     return TrainResult(

@@ -93,6 +93,12 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--threads", type=int, default=None, help="CPU threads")
     p.add_argument("--json", action="store_true", help="JSON lines on stdout")
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel (DDP) under torchrun: torchrun --nproc-per-node N --no-python "
+        "spleenscope train ... --distributed; gloo on CPU, nccl on GPUs; rank 0 writes MODEL",
+    )
     p.set_defaults(run=run)
     one_line_usage_errors(p)
 
@@ -230,7 +236,16 @@ def _train(args, progress, stop) -> int:
         threads=args.threads,
         context_slices=args.context_slices,
     )
-    train(_cases(args), config, args.output, progress=progress, cancel=stop)
+    distributed = None
+    if args.distributed:
+        from segmentation.distributed import start_distributed
+
+        distributed = start_distributed(args.device)
+    try:
+        train(_cases(args), config, args.output, progress, stop, distributed)
+    finally:
+        if distributed is not None:
+            distributed.close()
     return 0
 
 
