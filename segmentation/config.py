@@ -10,27 +10,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-AXIS_NAMES = {"sagittal": 0, "coronal": 1, "axial": 2}
+# The axis vocabulary (axial 2, coronal 1, sagittal 0) lives in viewer.grid.
+from viewer.grid import slice_axis_of as axis_index
+from viewer.grid import view_of_axis as axis_name
 
-
-def axis_index(axis: int | str) -> int:
-    """Canonical array axis for a slicing direction: axial 2, coronal 1, sagittal 0."""
-    if isinstance(axis, str):
-        key = axis.strip().lower()
-        if key in AXIS_NAMES:
-            return AXIS_NAMES[key]
-        if key.isdigit():
-            axis = int(key)
-        else:
-            raise ValueError(f"unknown axis '{axis}'; use axial, coronal or sagittal")
-    if int(axis) not in (0, 1, 2):
-        raise ValueError(f"axis must be 0, 1 or 2, got {axis}")
-    return int(axis)
-
-
-def axis_name(axis: int | str) -> str:
-    index = axis_index(axis)
-    return {v: k for k, v in AXIS_NAMES.items()}[index]
+__all__ = ["ModelConfig", "axis_index", "axis_name"]
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from viewer.errors import SpleenScopeError
+from viewer.grid import same_grid
+from viewer.io.file_names import nifti_stem
 
 log = logging.getLogger(__name__)
 
-NIFTI_SUFFIXES = (".nii.gz", ".nii")
-GRID_TOLERANCE_MM = 1e-3
 
 
 @dataclass(frozen=True)
@@ -33,26 +33,18 @@ class Case:
     label: Path
 
 
-def _nifti_stem(path: Path) -> str | None:
-    lower = path.name.lower()
-    for suffix in NIFTI_SUFFIXES:
-        if lower.endswith(suffix):
-            return path.name[: -len(suffix)]
-    return None
-
-
 def _nifti_files(folder: Path) -> dict[str, Path]:
     """NIfTI files by stem, skipping hidden files (MSD archives carry macOS ``._`` files)."""
     files = {}
     for path in sorted(folder.iterdir()):
-        stem = _nifti_stem(path)
+        stem = nifti_stem(path)
         if stem is not None and not path.name.startswith("."):
             files[stem] = path
     return files
 
 
 def _case_name(image: Path) -> str:
-    stem = _nifti_stem(image) or image.name
+    stem = nifti_stem(image) or image.name
     return re.sub(r"_0000$", "", stem)  # nnU-Net style channel suffix
 
 
@@ -107,7 +99,7 @@ def grid_problem(volume, label_volume) -> str | None:
     """Why a label cannot be used with an image, or None when the grids agree."""
     if tuple(volume.shape) != tuple(label_volume.shape):
         return f"label shape {label_volume.shape} differs from image shape {volume.shape}"
-    if not np.allclose(volume.affine, label_volume.affine, atol=GRID_TOLERANCE_MM):
+    if not same_grid(volume.affine, volume.shape, label_volume.affine, label_volume.shape):
         return "label and image have different voxel-to-world geometry (affines differ)"
     return None
 
@@ -158,7 +150,7 @@ def add_case_to_collection(volume, canonical_mask: np.ndarray, collection_dir=No
     (folder / "imagesTr").mkdir(parents=True, exist_ok=True)
     (folder / "labelsTr").mkdir(parents=True, exist_ok=True)
     volume.check_same_grid_shape(canonical_mask)
-    taken = {_nifti_stem(p) for p in (folder / "imagesTr").iterdir()}
+    taken = {nifti_stem(p) for p in (folder / "imagesTr").iterdir()}
     number = 1
     while f"case_{number:03d}" in taken:
         number += 1

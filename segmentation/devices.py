@@ -1,20 +1,39 @@
-"""Choosing where the network runs: CUDA, then Apple MPS, then the CPU."""
+"""Where the network runs and with how many CPU threads: one policy for every caller.
+
+- Device: ``auto`` tries CUDA, then Apple MPS, then the CPU; an explicit device that
+  is not there is a one-line error, not a failure deep inside torch.
+- CPU threads: the same count for the CLI, the window, batch runs and training:
+  ``SPLEENSCOPE_THREADS`` when set, else every core this process may use, up to 8
+  (beyond that a 2D UNet gains little and a shared machine loses a lot). The window
+  does not hold a core back for itself: torch releases the GIL while it computes, and
+  the window would otherwise segment at half the speed of the CLI on a 2-core machine.
+
+Torch is imported inside the functions, so the CLI can list :data:`DEVICE_CHOICES`
+and ``spleenscope info`` stays light.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
-
-import torch
+from typing import TYPE_CHECKING
 
 from viewer.errors import SpleenScopeError
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+#: Most torch CPU threads any run uses.
+MAX_CPU_THREADS = 8
+THREADS_VARIABLE = "SPLEENSCOPE_THREADS"
 
 
 def _mps_available() -> bool:
+    import torch
+
     backend = getattr(torch.backends, "mps", None)
     return bool(backend is not None and backend.is_available())
 
@@ -25,6 +44,8 @@ def pick_device(name: str | torch.device | None = "auto") -> torch.device:
     An explicit device that is not available raises :class:`SpleenScopeError` with a
     one-line message rather than failing later inside torch.
     """
+    import torch
+
     if isinstance(name, torch.device):
         name = str(name)
     name = (name or "auto").lower()
@@ -51,35 +72,68 @@ def pick_device(name: str | torch.device | None = "auto") -> torch.device:
     raise SpleenScopeError(f"unknown device '{name}'; choose one of {', '.join(DEVICE_CHOICES)}")
 
 
-def describe_device(device: torch.device | str) -> str:
-    """A short human description, e.g. ``"NVIDIA H100 80GB (CUDA)"`` or ``"CPU, 2 threads"``."""
+def available_devices() -> list[tuple[str, str]]:
+    """``(key, label)`` for a device menu: automatic, CPU, then the GPUs torch can see."""
+    import torch
+
+    devices = [("auto", "Automatic (GPU if available)"), ("cpu", "CPU")]
+    if torch.cuda.is_available():
+        devices.append(("cuda", f"CUDA GPU ({torch.cuda.get_device_name(0)})"))
+    if _mps_available():
+        devices.append(("mps", "Apple GPU (MPS)"))
+    return devices
+
+
+def describe_device(device: torch.device | str, threads: int | None = None) -> str:
+    """A short human description, e.g. ``"NVIDIA H100 80GB (CUDA)"`` or ``"CPU, 2 threads"``.
+
+    For the CPU, ``threads`` (default: torch's current setting) is the count named.
+    """
+    import torch
+
     device = torch.device(device)
     if device.type == "cuda":
         index = device.index if device.index is not None else torch.cuda.current_device()
         return f"{torch.cuda.get_device_name(index)} (CUDA)"
     if device.type == "mps":
         return "Apple GPU (MPS)"
-    threads = torch.get_num_threads()
+    threads = torch.get_num_threads() if threads is None else threads
     return f"CPU, {threads} thread{'' if threads == 1 else 's'}"
 
 
-def configure_cpu_threads(max_threads: int | None = None) -> int:
-    """Limit torch's intra-op threads to the cores we may use; returns the count set.
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS tells us)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
 
-    ``SPLEENSCOPE_THREADS`` overrides; otherwise all available cores up to 8, because
-    oversubscribing a shared machine slows every process down more than it helps.
+
+def cpu_threads(requested: int | None = None) -> int:
+    """The torch CPU thread count for a run: the one policy (see the module docstring).
+
+    ``SPLEENSCOPE_THREADS`` wins over ``requested`` (a ``--threads`` option or a
+    training setting), which wins over the default of all usable cores up to 8.
     """
-    env = os.environ.get("SPLEENSCOPE_THREADS")
-    if env:
-        threads = max(1, int(env))
-    elif max_threads is not None:
-        threads = max(1, int(max_threads))
-    else:
+    configured = os.environ.get(THREADS_VARIABLE, "").strip()
+    if configured:
         try:
-            available = len(os.sched_getaffinity(0))
-        except AttributeError:  # macOS, Windows
-            available = os.cpu_count() or 1
-        threads = max(1, min(available, 8))
+            return max(1, int(configured))
+        except ValueError:
+            raise SpleenScopeError(
+                f"{THREADS_VARIABLE}={configured!r} is not a whole number; set it to a "
+                "thread count such as 2, or unset it"
+            ) from None
+    if requested is not None:
+        return max(1, int(requested))
+    return max(1, min(usable_cores(), MAX_CPU_THREADS))
+
+
+def configure_cpu_threads(requested: int | None = None) -> int:
+    """Set torch's intra-op threads by :func:`cpu_threads`; returns the count set."""
+    import torch
+
+    threads = cpu_threads(requested)
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     log.debug("torch CPU threads: %d", threads)
@@ -88,6 +142,8 @@ def configure_cpu_threads(max_threads: int | None = None) -> int:
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
     """The mixed-precision dtype to use on ``device``, or None for full float32 (CPU)."""
+    import torch
+
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == "mps":

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,26 +21,18 @@ import numpy as np
 from segmentation.measurements import voxel_volume_mm3
 from segmentation.metrics import evaluate_masks, per_slice_dice
 from viewer.errors import SpleenScopeError
+from viewer.grid import same_grid
+from viewer.io.file_names import case_key, is_nifti_name
 
 log = logging.getLogger(__name__)
 
 OUTLIER_LIMIT_ML = 500.0
-NAME_SUFFIXES = re.compile(r"(_seg|_pred|_mask|_label|_labels|_gt|_ref|_0000)$", re.IGNORECASE)
-GRID_TOLERANCE_MM = 1e-3
-
-
-def case_key(path: Path) -> str:
-    name = path.name
-    for suffix in (".nii.gz", ".nii"):
-        if name.lower().endswith(suffix):
-            name = name[: -len(suffix)]
-    return NAME_SUFFIXES.sub("", name)
 
 
 def nifti_files(folder: Path) -> dict[str, Path]:
     files = {}
     for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or not path.name.lower().endswith((".nii", ".nii.gz")):
+        if path.name.startswith(".") or not is_nifti_name(path):
             continue
         files[case_key(path)] = path
     return files
@@ -52,7 +43,7 @@ def load_pair(pred_path: Path, ref_path: Path):
     from viewer.io.dicom_seg import load_label_volumes  # NIfTI or DICOM SEG masks
 
     pred, ref = load_label_volumes(pred_path, ref_path)
-    if pred.shape != ref.shape or not np.allclose(pred.affine, ref.affine, atol=GRID_TOLERANCE_MM):
+    if not same_grid(pred.affine, pred.shape, ref.affine, ref.shape):
         raise SpleenScopeError(
             f"{pred_path.name} and {ref_path.name} are on different voxel grids; "
             "both masks must come from the same image"

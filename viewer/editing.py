@@ -31,27 +31,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from viewer.grid import slice_axis_of
+
 log = logging.getLogger(__name__)
 
-#: Voxel axis each view steps through (canonical X=R, Y=A, Z=S), as in viewer.slicing.
-VIEW_SLICE_AXIS = {"axial": 2, "coronal": 1, "sagittal": 0}
 DEFAULT_MAX_STROKES = 50
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 
 Box = tuple[slice, slice, slice]
-
-
-def slice_axis_of(view_axis: int | str) -> int:
-    """The voxel axis a view steps through: ``"axial"`` -> 2, or an axis number as is."""
-    if isinstance(view_axis, str):
-        try:
-            return VIEW_SLICE_AXIS[view_axis]
-        except KeyError:
-            raise ValueError(f"unknown view {view_axis!r}") from None
-    axis = int(view_axis)
-    if axis not in (0, 1, 2):
-        raise ValueError(f"slice axis must be 0, 1 or 2, got {view_axis!r}")
-    return axis
 
 
 def plane_axes(slice_axis: int) -> tuple[int, int]:

@@ -18,13 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from viewer.errors import GeometryError
+from viewer.grid import same_grid
 from viewer.volume import Volume
 
 log = logging.getLogger(__name__)
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
-#: Two grids are "the same" when every affine entry agrees within this (mm).
-GRID_TOLERANCE_MM = 1e-2
 MODES = ("fill", "outline")
 
 
@@ -195,12 +194,6 @@ def colors_for_names(label_names: dict[int, str]) -> dict[int, tuple[int, int, i
     """Conventional anatomy colours for the labels whose names we know."""
     by_name = _color_table()["by_name"]
     return {label: tuple(by_name[name]) for label, name in label_names.items() if name in by_name}
-
-
-def same_grid(a_affine: np.ndarray, a_shape, b_affine: np.ndarray, b_shape) -> bool:
-    return tuple(a_shape[:3]) == tuple(b_shape[:3]) and bool(
-        np.allclose(a_affine, b_affine, atol=GRID_TOLERANCE_MM)
-    )
 
 
 def resample_labels_nearest(mask: Volume, volume: Volume) -> np.ndarray:

@@ -25,6 +25,7 @@ import nibabel as nib
 import numpy as np
 
 from viewer.atomic import atomic_path, write_text_atomically
+from viewer.grid import same_grid
 from viewer.volume import Volume
 
 log = logging.getLogger(__name__)
@@ -71,8 +72,9 @@ class RecoveryEntry:
 
     def matches(self, volume: Volume) -> bool:
         """True when ``volume`` has the grid the mask was made on."""
-        return tuple(volume.shape) == tuple(self.meta.get("shape", ())) and bool(
-            np.allclose(volume.affine, np.asarray(self.meta.get("affine")), atol=1e-3)
+        shape, affine = self.meta.get("shape"), self.meta.get("affine")
+        return shape is not None and affine is not None and same_grid(
+            volume.affine, volume.shape, affine, shape
         )
 
 

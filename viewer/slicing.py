@@ -19,12 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-VIEW_NAMES: tuple[str, str, str] = ("axial", "coronal", "sagittal")
-
-#: Voxel axis each view steps through (canonical X=R, Y=A, Z=S).
-SLICE_AXIS = {"axial": 2, "coronal": 1, "sagittal": 0}
-#: (horizontal, vertical) voxel axes shown in each view.
-IN_PLANE_AXES = {"axial": (0, 1), "coronal": (0, 2), "sagittal": (1, 2)}
+from viewer.grid import IN_PLANE_AXES, SLICE_AXIS, VIEW_NAMES
 
 _RAS = np.eye(3)
 _LETTERS_POSITIVE = ("R", "A", "S")

@@ -13,8 +13,9 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from segmentation.datasets import NIFTI_SUFFIXES, Case, find_cases, validate_cases
+from segmentation.datasets import Case, find_cases, validate_cases
 from viewer.errors import SpleenScopeError
+from viewer.io.file_names import nifti_stem
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +47,9 @@ def _stems(folder: Path) -> set[str]:
         return set()
     stems = set()
     for path in folder.iterdir():
-        lower = path.name.lower()
-        if path.name.startswith("."):
-            continue
-        for suffix in NIFTI_SUFFIXES:
-            if lower.endswith(suffix):
-                stems.add(path.name[: -len(suffix)])
-                break
+        stem = nifti_stem(path)
+        if stem is not None and not path.name.startswith("."):
+            stems.add(stem)
     return stems
 
 

@@ -21,12 +21,15 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from segmentation.devices import DEVICE_CHOICES
+from viewer.grid import VIEW_NAMES
+
 log = logging.getLogger(__name__)
 
 #: Runs the packaged CLI without relying on ``main.py`` or a console script on PATH.
 CLI_BOOTSTRAP = "import sys; from viewer.cli import main; sys.exit(main())"
-DEVICES = ("auto", "cpu", "cuda", "mps")
-AXES = ("axial", "coronal", "sagittal")
+DEVICES = DEVICE_CHOICES
+AXES = VIEW_NAMES
 
 
 @dataclass

@@ -12,6 +12,8 @@ import argparse
 import json
 from pathlib import Path
 
+from segmentation.devices import DEVICE_CHOICES
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
@@ -34,7 +36,7 @@ def add_parser(subparsers) -> None:
         default=None,
         help="model file (.pt); default: the active model (the bundled one)",
     )
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     p.add_argument(
         "--axis",
         default=None,
@@ -84,37 +86,19 @@ def one_line_usage_errors(parser: argparse.ArgumentParser) -> None:
     parser.error = error  # type: ignore[method-assign]
 
 
-def _name_ends(path: Path, endings: tuple[str, ...]) -> bool:
-    return path.name.lower().endswith(endings)
-
-
 def _check_outputs(args) -> None:
     from viewer.errors import SpleenScopeError
+    from viewer.io.file_names import DICOM, NIFTI, check_output_path, require_format
 
-    if not _name_ends(args.output, (".nii", ".nii.gz", ".dcm")):
-        raise SpleenScopeError(
-            f"{args.output.name}: the output must end in .nii, .nii.gz or .dcm (DICOM SEG)"
-        )
-    if args.probabilities is not None and not _name_ends(args.probabilities, (".nii", ".nii.gz")):
-        raise SpleenScopeError(
-            f"{args.probabilities.name}: the probability map must end in .nii or .nii.gz"
-        )
+    require_format(args.output, NIFTI.key, DICOM.key)
+    if args.probabilities is not None:
+        require_format(args.probabilities, NIFTI.key, what="the probability map")
     for option, value in (("--batch-size", args.batch_size), ("--threads", args.threads)):
         if value is not None and value < 1:
             raise SpleenScopeError(f"{option} must be at least 1")
-    source = args.input.resolve()
     for out in (args.output, args.probabilities):
-        if out is None:
-            continue
-        target = out.resolve()
-        if target == source or (source.is_dir() and source in target.parents):
-            raise SpleenScopeError(
-                f"{out}: refusing to write over or inside the input; choose another output path"
-            )
-        if out.exists() and not args.overwrite:
-            raise SpleenScopeError(
-                f"{out}: already exists; choose another name or pass --overwrite"
-            )
+        if out is not None:
+            check_output_path(out, args.input, args.overwrite)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -125,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
     from segmentation.devices import configure_cpu_threads
     from segmentation.inference import resolve_model, segment_volume
     from viewer.io import load_volume
+    from viewer.io.file_names import DICOM, is_format
     from viewer.io.writers import canonical_to_source_grid, save_mask, save_volume
     from viewer.volume import Volume
 
@@ -133,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         from viewer.io.dicom_sr_writer import check_report_request
 
         check_report_request(args.report, args.output, args.overwrite)
-    as_seg = args.output.suffix.lower() == ".dcm"  # a DICOM SEG referencing IN's slices
+    as_seg = is_format(args.output, DICOM.key)  # a DICOM SEG referencing IN's slices
     if as_seg:
         from viewer.io.dicom_seg_writer import require_dicom_source, save_mask_as_dicom_seg
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from viewer.errors import GeometryError
+from viewer.grid import LPS_TO_RAS
 from viewer.io.dicom_records import SliceRecord
 
-LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 # Positions closer than this (mm) count as the same place.
 SAME_POSITION_MM = 1e-3
 # A gap counts as irregular when it differs from the typical one by more than

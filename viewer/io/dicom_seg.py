@@ -30,12 +30,12 @@ import pydicom
 from pydicom.pixels import iter_pixels
 
 from viewer.errors import GeometryError, UnreadableFileError
+from viewer.grid import lps_to_ras
 from viewer.volume import Volume
 
 log = logging.getLogger(__name__)
 
 SEG_SOP_CLASS_UIDS = ("1.2.840.10008.5.1.4.1.1.66.4", "1.2.840.10008.5.1.4.1.1.66.7")
-LPS_TO_RAS = np.array([-1.0, -1.0, 1.0])
 # A frame pixel must land within this many voxels of a voxel centre.
 ON_GRID_TOLERANCE_VOXELS = 0.1
 
@@ -103,11 +103,11 @@ def _frame_planes(ds: pydicom.Dataset, volume: Volume, name: str) -> list[FrameP
                 f"{name}: frame {index + 1} lacks its position, orientation, pixel spacing or "
                 "segment number, so it cannot be placed; export the SEG again"
             )
-        origin = np.asarray([float(v) for v in position.ImagePositionPatient]) * LPS_TO_RAS
+        origin = lps_to_ras([float(v) for v in position.ImagePositionPatient])
         cosines = [float(v) for v in orientation.ImageOrientationPatient]
         row_spacing, column_spacing = (float(v) for v in measures.PixelSpacing)
-        along_row = np.asarray(cosines[:3]) * LPS_TO_RAS * column_spacing
-        down_column = np.asarray(cosines[3:]) * LPS_TO_RAS * row_spacing
+        along_row = lps_to_ras(cosines[:3]) * column_spacing
+        down_column = lps_to_ras(cosines[3:]) * row_spacing
         origin_ijk = world_to_voxel[:3, :3] @ origin + world_to_voxel[:3, 3]
         column_step = world_to_voxel[:3, :3] @ along_row
         row_step = world_to_voxel[:3, :3] @ down_column

@@ -28,9 +28,10 @@ from pydicom.uid import generate_uid
 
 from viewer.atomic import atomic_path
 from viewer.errors import SpleenScopeError
+from viewer.grid import lps_to_ras
 from viewer.io.dicom_files import scan
 from viewer.io.dicom_records import SliceRecord
-from viewer.io.writers import check_output_path
+from viewer.io.file_names import DICOM, check_output_path, is_nifti_name, require_format
 from viewer.volume import Volume
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,6 @@ MANUFACTURER = "SpleenScope"
 SOFTWARE_VERSION = "0.1.0"
 # Position agreement (in voxels of the source grid) for a header to be "that slice".
 SLICE_MATCH_TOLERANCE_VOXELS = 0.1
-LPS_TO_RAS = np.array([-1.0, -1.0, 1.0])
 
 # The only source attributes highdicom sees: geometry, pixel description and the
 # UIDs that let a viewer match the SEG to its images. An allow-list, not a deny-list,
@@ -118,7 +118,7 @@ def _slice_records(volume: Volume, source_dicom_folder: Path) -> list[SliceRecor
     for record in scan(source_dicom_folder).slices:
         if record.position is None or (record.rows, record.columns) != (rows, columns):
             continue
-        world = np.asarray(record.position) * LPS_TO_RAS
+        world = lps_to_ras(record.position)
         ijk = to_source[:3, :3] @ world + to_source[:3, 3]
         k = int(np.rint(ijk[2]))
         if np.abs(ijk - [0, 0, k]).max() > SLICE_MATCH_TOLERANCE_VOXELS or not 0 <= k < slices:
@@ -169,8 +169,7 @@ def _segment_descriptions(labels: list[int], label_names: dict[int, str], algori
 
 
 def _check_destination(volume: Volume, path: Path, overwrite: bool) -> None:
-    if path.suffix.lower() != ".dcm":
-        raise SpleenScopeError(f"{path.name}: a DICOM SEG file name must end in .dcm")
+    require_format(path, DICOM.key, what="a DICOM SEG file name")
     check_output_path(path, volume.source_path, overwrite)
 
 
@@ -178,7 +177,7 @@ def require_dicom_source(source: str | Path) -> None:
     """Refuse a NIfTI source early (before a long segmentation): a DICOM SEG must
     reference DICOM images."""
     source = Path(source)
-    if source.is_file() and source.name.lower().endswith((".nii", ".nii.gz", ".gz")):
+    if source.is_file() and (is_nifti_name(source) or source.name.lower().endswith(".gz")):
         raise SpleenScopeError(
             f"{source.name}: a DICOM SEG needs a DICOM source series to reference; "
             "save the mask as NIfTI (.nii.gz) instead"

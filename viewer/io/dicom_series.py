@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from nibabel import orientations as nio
 
-from viewer.io.dicom_geometry import LPS_TO_RAS
+from viewer.grid import LPS_TO_RAS
 from viewer.io.dicom_records import SliceRecord
 
 

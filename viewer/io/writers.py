@@ -19,63 +19,34 @@ import nibabel as nib
 import numpy as np
 
 from viewer.atomic import atomic_path
-from viewer.errors import SpleenScopeError
+from viewer.io.file_names import (
+    NIFTI,
+    check_output_path,
+    mask_path_beside,
+    require_format,
+    split_suffix,
+)
 from viewer.volume import Volume
 
 log = logging.getLogger(__name__)
 
-NIFTI_SUFFIXES = (".nii.gz", ".nii")
 GENERIC_DESCRIPTION = b"SpleenScope"
 
 
-def _split_suffix(path: Path) -> tuple[str, str]:
-    name = path.name
-    for suffix in NIFTI_SUFFIXES:
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)], name[-len(suffix) :]
-    return name, ""
-
-
 def default_mask_path(volume: Volume) -> Path:
-    """Beside the input with a ``_seg`` suffix: ``case.nii.gz`` -> ``case_seg.nii.gz``,
-    a DICOM folder ``dir/`` -> ``dir_seg.nii.gz``, a DICOM file ``x.dcm`` -> ``x_seg.nii.gz``."""
-    source = Path(volume.source_path or "volume")
-    stem, suffix = _split_suffix(source)
-    if not suffix:
-        stem = source.name if source.is_dir() else source.stem
-        suffix = ".nii.gz"
-    return source.parent / f"{stem}_seg{suffix}"
+    """Beside the input with a ``_seg`` suffix (see :func:`file_names.mask_path_beside`)."""
+    return mask_path_beside(volume.source_path)
 
 
 def _check_destination(volume: Volume | None, path: Path, overwrite: bool) -> Path:
     path = Path(path)
-    _, suffix = _split_suffix(path)
-    if not suffix:
-        raise SpleenScopeError(f"{path.name}: the output must end in .nii or .nii.gz")
+    require_format(path, NIFTI.key)
     check_output_path(path, volume.source_path if volume is not None else "", overwrite)
     return path
 
 
-def check_output_path(path: Path, input_path: str | Path, overwrite: bool) -> None:
-    """Refuse to write over or inside the input, over an existing file, or into no folder.
-
-    Every writer calls this before any work, so what the user opened is never lost.
-    """
-    if input_path:
-        source = Path(input_path).resolve()
-        target = Path(path).resolve()
-        if target == source or (source.is_dir() and source in target.parents):
-            raise SpleenScopeError(
-                f"{path}: refusing to write over or inside the input; choose another output path"
-            )
-    if path.exists() and not overwrite:
-        raise SpleenScopeError(f"{path}: already exists; choose another name or pass --overwrite")
-    if not path.parent.is_dir():
-        raise SpleenScopeError(f"{path.parent}: no such folder; create it or choose another path")
-
-
 def _write_atomically(image: nib.Nifti1Image, path: Path) -> Path:
-    _, suffix = _split_suffix(path)
+    _, suffix = split_suffix(path)
     with atomic_path(path, suffix=f".tmp{suffix}") as temporary:
         nib.save(image, temporary)
     log.info("wrote %s", path)
