@@ -12,13 +12,14 @@ export SPLEENSCOPE_SAMPLE_DATA
 .PHONY: install system-packages run test lint bench train-model clean
 
 # Debian packages the tests use: a real X server and screen grabs for window tests,
-# a real PACS (Orthanc) with DCMTK as a second DICOM peer, dciodvfy for DICOM checks.
+# a real PACS (Orthanc) with DCMTK as a second DICOM peer, dciodvfy for DICOM checks,
+# headless chromium to open the survey report.
 # Installed where apt-get exists and we are root (CI, these machines); elsewhere the
 # tests that need them skip and say what to install.
 SYSTEM_PACKAGES := xvfb xauth xdotool imagemagick orthanc orthanc-dicomweb dcmtk dicom3tools \
 	libxcb-xinerama0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 \
 	libxcb-render-util0 libxcb-randr0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1 \
-	libgl1 libegl1 libfontconfig1 libdbus-1-3
+	libgl1 libegl1 libfontconfig1 libdbus-1-3 chromium
 
 system-packages:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
