@@ -18,7 +18,7 @@ from pathlib import Path
 from viewer.pacs.credentials import AskPassword
 from viewer.pacs.errors import PacsError, RetrieveCancelled, SeriesNotFoundError
 from viewer.pacs.nodes import LocalIdentity, Node, local_identity
-from viewer.pacs.records import SeriesRecord, StudyQuery, StudyRecord
+from viewer.pacs.records import PatientRecord, SeriesRecord, StudyQuery, StudyRecord
 from viewer.pacs.staging import CancelCheck, ProgressCallback, check_destination, staged_folder
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,16 @@ class PacsClient(ABC):
     ) -> int:
         """Write the series' instances into ``folder``; call ``arrived(n, None)`` after
         each; raise RetrieveCancelled as soon as ``cancelled()``; return the count."""
+
+    def find_patients(self, query: StudyQuery) -> list[PatientRecord]:
+        """Patients matching the query's patient ID / name. DICOMweb has no patient
+        level, so the default groups the matching studies by patient."""
+        counts: dict[tuple[str, str], int] = {}
+        patient_only = StudyQuery(patient_id=query.patient_id, patient_name=query.patient_name)
+        for study in self.iter_studies(patient_only):
+            key = (study.patient_id, study.patient_name)
+            counts[key] = counts.get(key, 0) + 1
+        return [PatientRecord(pid, name, n) for (pid, name), n in counts.items()]
 
     def find_studies(self, query: StudyQuery, limit: int | None = None) -> list[StudyRecord]:
         found = []

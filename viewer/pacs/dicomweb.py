@@ -96,6 +96,12 @@ class DicomWebClient(PacsClient):
         self._web = DICOMwebClient(
             url=node.url, session=self._session, timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S)
         )
+        # Its default retries every failure, a refused connection too, five times with
+        # exponential back-off (30 s before saying "cannot connect"); we say it at once.
+        self._web.set_http_retry_params(retry=False)
+        # It logs each request URL at DEBUG, and QIDO URLs carry the search keys
+        # (patient names and IDs).
+        logging.getLogger("dicomweb_client").setLevel(logging.WARNING)
 
     def close(self) -> None:
         self._session.close()

@@ -27,7 +27,7 @@ from viewer.pacs.listener import (
     get_contexts,
 )
 from viewer.pacs.nodes import LocalIdentity, Node
-from viewer.pacs.records import SeriesRecord, StudyQuery, StudyRecord, to_int
+from viewer.pacs.records import PatientRecord, SeriesRecord, StudyQuery, StudyRecord, to_int
 from viewer.pacs.staging import CancelCheck, ProgressCallback
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 10.0
 MESSAGE_TIMEOUT_S = 300.0
 PENDING = (0xFF00, 0xFF01)
-MOVE_DESTINATION_UNKNOWN = 0xA801
 # A-ASSOCIATE-RJ reasons (PS3.8 9.3.4) a user can act on.
 _REJECT_REASONS = {
     (1, 2): "it does not support DICOM's application context",
@@ -47,10 +46,14 @@ _REJECT_REASONS = {
 
 
 def _quiet_pynetdicom() -> None:
-    """pynetdicom logs each refused connection at ERROR; our one-line message says it."""
-    logger = logging.getLogger("pynetdicom")
-    if logger.level == logging.NOTSET and not logging.getLogger().isEnabledFor(logging.DEBUG):
-        logger.setLevel(logging.CRITICAL)
+    """Keep pynetdicom's own logging out of ours: it logs each refused connection at
+    ERROR (our one-line message says it better) and, at INFO/DEBUG, the identifiers of
+    searches and answers, which hold patient names and IDs."""
+    from pynetdicom import _config
+
+    _config.LOG_REQUEST_IDENTIFIERS = False
+    _config.LOG_RESPONSE_IDENTIFIERS = False
+    logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
 
 
 class DimseClient(PacsClient):
@@ -150,9 +153,10 @@ class DimseClient(PacsClient):
         with self._association(ae) as assoc:
             self._check_final(assoc.send_c_echo(), "echo (C-ECHO)")
 
-    def _find(self, identifier) -> Iterator:
-        from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind as Find
+    def _find(self, identifier, model=None) -> Iterator:
+        from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
 
+        Find = model or StudyRootQueryRetrieveInformationModelFind  # noqa: N806
         ae = self._new_ae()
         ae.add_requested_context(Find)
         with self._association(ae) as assoc:
@@ -160,6 +164,24 @@ class DimseClient(PacsClient):
                 code = self._check_final(status, "search (C-FIND)")
                 if code in PENDING and answer is not None:
                     yield answer
+
+    def find_patients(self, query: StudyQuery) -> list[PatientRecord]:
+        from pydicom import Dataset
+        from pynetdicom.sop_class import PatientRootQueryRetrieveInformationModelFind
+
+        keys = Dataset()
+        keys.QueryRetrieveLevel = "PATIENT"
+        keys.PatientID = query.patient_id
+        keys.PatientName = query.patient_name
+        keys.NumberOfPatientRelatedStudies = ""
+        return [
+            PatientRecord(
+                patient_id=str(answer.get("PatientID", "") or ""),
+                patient_name=str(answer.get("PatientName", "") or ""),
+                study_count=to_int(answer.get("NumberOfPatientRelatedStudies")),
+            )
+            for answer in self._find(keys, PatientRootQueryRetrieveInformationModelFind)
+        ]
 
     def iter_studies(self, query: StudyQuery) -> Iterator[StudyRecord]:
         from pydicom import Dataset
@@ -291,15 +313,20 @@ class DimseClient(PacsClient):
                 responses = assoc.send_c_move(keys, self.identity.ae_title, Move)
                 try:
                     self._follow(assoc, responses, cancelled, "retrieve (C-MOVE)")
-                except PacsError as error:
-                    if f"0x{MOVE_DESTINATION_UNKNOWN:04X}" in str(error):
-                        raise PacsError(
-                            f"{self.node.label} does not know the move destination "
-                            f"{self.identity.ae_title!r}: add it to the PACS's modalities with "
-                            f"this computer's address and port {self.identity.listener_port}, "
-                            "or retrieve with --method get"
-                        ) from None
+                except RetrieveCancelled:
                     raise
+                except PacsError as error:
+                    if listener.count:
+                        raise
+                    # PACS report an unknown destination as 0xA801 or a plain failure
+                    # (Orthanc: 0xC000); with nothing arrived, that is the likely cause.
+                    status = str(error).rsplit("(status ", 1)[-1].rstrip(")")
+                    raise PacsError(
+                        f"{self.node.label} refused the C-MOVE (status {status}): it may not "
+                        f"know the move destination {self.identity.ae_title!r}; add it to the "
+                        "PACS's modalities with this computer's address and port "
+                        f"{self.identity.listener_port}, or retrieve with --method get"
+                    ) from None
             if listener.writer.failures:
                 raise PacsError(
                     f"{listener.writer.failures} image(s) could not be written; nothing was kept"

@@ -38,6 +38,15 @@ class StudyQuery:
 
 
 @dataclass(frozen=True)
+class PatientRecord:
+    """A patient-level search answer: for the browser only (both fields identify)."""
+
+    patient_id: str = field(repr=False)
+    patient_name: str = field(default="", repr=False)
+    study_count: int | None = None
+
+
+@dataclass(frozen=True)
 class StudyRecord:
     study_uid: str
     study_date: str = ""

@@ -1,0 +1,185 @@
+"""Against a real Orthanc: echo, search at each level, retrieve one series by C-GET,
+C-MOVE and WADO-RS, and the failures a user meets (unreachable node, wrong AE title,
+wrong password, a vanished study, a cancelled retrieve), each one line, with no
+half-written series left behind and no patient name in any message or log."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+
+from tests.pacs_support import (  # noqa: F401 (fixtures)
+    OUR_AET,
+    PASSWORD,
+    PATIENT_ID,
+    PATIENT_NAME,
+    SERIES_UID,
+    STUDY_UID,
+    USER,
+    free_port,
+    orthanc,
+    pacs_home,
+    pacs_ready_series,
+)
+from viewer.io import load_volume
+from viewer.pacs.client import open_client
+from viewer.pacs.errors import (
+    PacsAuthenticationError,
+    PacsError,
+    RetrieveCancelled,
+    SeriesNotFoundError,
+)
+from viewer.pacs.nodes import LocalIdentity, parse_address
+from viewer.pacs.records import StudyQuery
+
+METHODS = ("get", "move", "wado")
+
+
+@pytest.fixture(autouse=True)
+def _no_names_in_logs(caplog):
+    caplog.set_level(logging.DEBUG, logger="viewer")
+    yield
+    assert PATIENT_NAME.split("^")[0] not in caplog.text
+    assert PATIENT_ID not in caplog.text
+
+
+def _client(orthanc, protocol: str):  # noqa: F811
+    identity = LocalIdentity(ae_title=OUR_AET, listener_port=orthanc.our_port)
+    address = orthanc.dimse_node if protocol == "dimse" else orthanc.web_url
+    return open_client(parse_address(address), identity=identity)
+
+
+def _protocol(method: str) -> str:
+    return "dicomweb" if method == "wado" else "dimse"
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+@pytest.mark.parametrize("protocol", ["dimse", "dicomweb"])
+def test_echo_and_find_at_patient_study_and_series_level(orthanc, pacs_home, protocol):  # noqa: F811
+    with _client(orthanc, protocol) as client:
+        client.echo()
+        patients = client.find_patients(StudyQuery(patient_id=PATIENT_ID))
+        assert [(p.patient_id, p.study_count) for p in patients] == [(PATIENT_ID, 1)]
+        studies = client.find_studies(StudyQuery(patient_name="Canary*", modality="CT"))
+        assert [s.study_uid for s in studies] == [STUDY_UID]
+        assert studies[0].study_date == "20221208" and studies[0].modalities == ("CT",)
+        assert PATIENT_NAME not in repr(studies[0]) and "patient" not in studies[0].as_dict()
+        assert client.find_studies(StudyQuery(study_date="20230101-")) == []
+        assert client.find_studies(StudyQuery(accession_number="ACC11"))[0].study_uid == STUDY_UID
+        series = client.find_series(STUDY_UID)
+        ct = [s for s in series if s.series_uid == SERIES_UID][0]
+        assert (ct.modality, ct.series_description, ct.image_count) == ("CT", "CT Body 3.0", 20)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_retrieve_one_series_opens_as_the_sample_ct(orthanc, pacs_home, tmp_path, method):  # noqa: F811
+    seen = []
+    with _client(orthanc, _protocol(method)) as client:
+        folder = client.retrieve_series(
+            STUDY_UID,
+            SERIES_UID,
+            tmp_path,
+            method=method,
+            progress=lambda n, t: seen.append((n, t)),
+        )
+    assert folder == tmp_path / SERIES_UID
+    assert _leftovers(tmp_path) == [SERIES_UID]  # no hidden partial folder left
+    assert len(list(folder.iterdir())) == 20
+    assert seen[-1] == (20, 20) and len(seen) == 20
+    volume = load_volume(folder)
+    original = load_volume(pacs_ready_series(tmp_path / "original"))
+    assert volume.array.shape == (512, 512, 20)
+    np.testing.assert_allclose(volume.affine, original.affine, atol=1e-4)
+    np.testing.assert_array_equal(volume.array, original.array)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_cancelled_retrieve_leaves_nothing(orthanc, pacs_home, tmp_path, method):  # noqa: F811
+    arrived = []
+    with _client(orthanc, _protocol(method)) as client:
+        with pytest.raises(RetrieveCancelled, match="nothing was kept"):
+            client.retrieve_series(
+                STUDY_UID,
+                SERIES_UID,
+                tmp_path,
+                method=method,
+                progress=lambda n, t: arrived.append(n),
+                cancelled=lambda: len(arrived) >= 5,
+            )
+        assert 5 <= max(arrived) < 20  # it stopped halfway
+        assert _leftovers(tmp_path) == []
+        # the client still works after a cancel
+        assert client.find_series(STUDY_UID)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_vanished_study_is_one_line_and_leaves_nothing(orthanc, pacs_home, tmp_path, method):  # noqa: F811
+    study, series = STUDY_UID + ".99", SERIES_UID + ".99"
+    orthanc.upload(pacs_ready_series(tmp_path / "gone", study_uid=study, series_uid=series))
+    with _client(orthanc, _protocol(method)) as client:
+        assert client.find_series(study)  # the user saw it in the list ...
+        orthanc.delete_study(study)  # ... then someone deleted it
+        with pytest.raises(SeriesNotFoundError) as error:
+            client.retrieve_series(study, series, tmp_path / "out", method=method)
+    assert "search again" in str(error.value) and "\n" not in str(error.value)
+    assert _leftovers(tmp_path / "out") == []
+
+
+def test_existing_destination_is_refused_before_any_network_work(orthanc, pacs_home, tmp_path):  # noqa: F811
+    (tmp_path / SERIES_UID).mkdir()
+    (tmp_path / SERIES_UID / "mine.txt").write_text("keep me")
+    with _client(orthanc, "dimse") as client:
+        with pytest.raises(PacsError, match="already exists"):
+            client.retrieve_series(STUDY_UID, SERIES_UID, tmp_path)
+    assert (tmp_path / SERIES_UID / "mine.txt").read_text() == "keep me"
+
+
+def test_move_to_a_destination_the_pacs_does_not_know(orthanc, pacs_home, tmp_path):  # noqa: F811
+    identity = LocalIdentity(ae_title="STRANGER", listener_port=free_port())
+    client = open_client(parse_address(orthanc.dimse_node), identity=identity)
+    with pytest.raises(PacsError, match="know the move destination 'STRANGER'"):
+        client.retrieve_series(STUDY_UID, SERIES_UID, tmp_path, method="move")
+    assert _leftovers(tmp_path) == []
+
+
+def test_unreachable_node_and_wrong_ae_title(orthanc, pacs_home):  # noqa: F811
+    closed = free_port()
+    for address, says in [
+        (f"ORTHANCTEST@127.0.0.1:{closed}", "connection refused"),
+        (f"NOSUCHPACS@127.0.0.1:{orthanc.dicom_port}", "'NOSUCHPACS'"),
+        (f"http://127.0.0.1:{closed}/dicom-web", "cannot connect"),
+    ]:
+        with pytest.raises(PacsError) as error:
+            with open_client(parse_address(address)) as client:
+                client.echo()
+        assert says in str(error.value) and "\n" not in str(error.value), str(error.value)
+
+
+def test_registered_users_401_without_and_200_with_credentials(orthanc, pacs_home, monkeypatch):  # noqa: F811
+    url = f"{orthanc.rest}/dicom-web/studies"
+    assert requests.get(url, timeout=10).status_code == 401
+    assert requests.get(url, auth=(USER, PASSWORD), timeout=10).status_code == 200
+    with pytest.raises(PacsAuthenticationError, match="HTTP 401"):
+        open_client(parse_address(orthanc.web_url.replace(f"{USER}@", ""))).echo()
+    monkeypatch.setenv("SPLEENSCOPE_PACS_PASSWORD", "wrong-password")
+    with pytest.raises(PacsAuthenticationError) as error:
+        open_client(parse_address(orthanc.web_url)).echo()
+    assert "HTTP 401" in str(error.value) and "wrong-password" not in str(error.value)
+
+
+def test_wado_on_a_dimse_node_is_refused_with_the_right_method(orthanc, pacs_home, tmp_path):  # noqa: F811
+    with _client(orthanc, "dimse") as client:
+        with pytest.raises(PacsError, match="--method get or --method move"):
+            client.retrieve_series(STUDY_UID, SERIES_UID, tmp_path, method="wado")
+    node = replace(parse_address(orthanc.web_url))
+    with open_client(node) as client:
+        with pytest.raises(PacsError, match="--method wado"):
+            client.retrieve_series(STUDY_UID, SERIES_UID, tmp_path, method="get")
