@@ -68,7 +68,7 @@ def add_parser(subparsers) -> None:
         default=0.2,
         help="held-out fraction (cases, or slices of a single case)",
     )
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     p.add_argument(
         "--init",
         type=Path,

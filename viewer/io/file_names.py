@@ -197,6 +197,15 @@ def dialog_filter(*keys: str, everything: bool = False) -> str:
     return ";;".join(entries)
 
 
+def open_dialog_filter(label: str = "Images") -> str:
+    """The filter of an Open dialog: every readable format in one entry first (plus
+    ``*``, since DICOM files often have no suffix), then each format, then all files."""
+    readable = [fmt for fmt in FORMATS.values() if fmt.reads_volume]
+    patterns = " ".join("*" + s for fmt in readable for s in fmt.suffixes)
+    entries = [f"{label} ({patterns} *)", *(fmt.dialog_filter() for fmt in readable)]
+    return ";;".join([*entries, "All files (*)"])
+
+
 def _suffix_list(formats: list[FileFormat]) -> str:
     suffixes = [s for fmt in formats for s in reversed(fmt.suffixes)]
     if len(suffixes) == 1:

@@ -63,6 +63,7 @@ from PyQt5.QtWidgets import (
 
 from viewer.editing import MaskEditor, plane_axes
 from viewer.errors import SpleenScopeError
+from viewer.io.file_names import NIFTI, edited_mask_path, with_default_suffix
 from viewer.overlays import OverlayLayer, label_colors, present_labels
 from viewer.review import (
     AGREEMENT,
@@ -123,28 +124,6 @@ def _top_step(editor: MaskEditor) -> object | None:
 
     """
     return editor.top_step
-
-
-def edited_mask_path(mask_path: str | Path) -> Path:
-    """Where edits of ``mask_path`` are saved by default: beside it, with an
-    ``_edited`` suffix (``label.nii.gz`` -> ``label_edited.nii.gz``; a DICOM SEG
-    ``seg.dcm`` -> ``seg_edited.nii.gz``), numbered when that name is taken, so the
-    mask that was opened is never the default target."""
-    path = Path(mask_path)
-    name = path.name
-    stem, suffix = name, ".nii.gz"
-    for known in (".nii.gz", ".nii"):
-        if name.lower().endswith(known):
-            stem, suffix = name[: -len(known)], name[-len(known):]
-            break
-    else:
-        stem = path.stem if path.suffix else name
-    candidate = path.parent / f"{stem}_edited{suffix}"
-    number = 2
-    while candidate.exists():
-        candidate = path.parent / f"{stem}_edited_{number}{suffix}"
-        number += 1
-    return candidate
 
 
 @dataclass
@@ -483,13 +462,12 @@ class MaskEditTool(QObject):
         if path is None:
             chosen, _ = QFileDialog.getSaveFileName(
                 window, f"Save edited mask “{layer_name}”", str(suggested),
-                "NIfTI (*.nii.gz *.nii)")
+                NIFTI.dialog_filter())
             if not chosen:
                 return None
             path, overwrite = Path(chosen), True  # the dialog asked about replacing
         path = Path(path)
-        if not path.name.lower().endswith((".nii", ".nii.gz")):
-            path = path.with_name(path.name + ".nii.gz")
+        path = with_default_suffix(path, NIFTI)
         if source is not None and path.resolve() == Path(source).resolve():
             window.show_error(f"{path.name} is the mask that was opened; save the edits "
                               "under another name.", "Could not save the mask")

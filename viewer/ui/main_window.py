@@ -48,6 +48,7 @@ from PyQt5.QtWidgets import (
 
 from viewer.errors import SeriesSelectionError, SpleenScopeError
 from viewer.io.dicom_seg import seg_label_colors, seg_label_names
+from viewer.io.file_names import open_dialog_filter, stem_of
 from viewer.overlay_render import LayerRenderer
 from viewer.overlays import (
     OverlayLayer,
@@ -85,8 +86,8 @@ log = logging.getLogger(__name__)
 LAYOUTS = ("2x2", "1x3")
 #: Grid cells of the views in the 2 x 2 layout; the image panel takes (1, 1).
 GRID_2X2 = {"axial": (0, 0), "coronal": (0, 1), "sagittal": (1, 0)}
-FILE_FILTER = "Images (*.nii *.nii.gz *.dcm *);;NIfTI (*.nii *.nii.gz);;All files (*)"
-MASK_FILTER = "Label maps (*.nii *.nii.gz *.dcm);;All files (*)"
+FILE_FILTER = open_dialog_filter("Images")
+MASK_FILTER = open_dialog_filter("Label maps")
 
 
 class MainWindow(QMainWindow):
@@ -395,7 +396,7 @@ class MainWindow(QMainWindow):
         modality = self.volume.modality or ("CT" if looks_like_ct(self.volume) else "MR")
         names = seg_label_names(path) or guess_label_names(present, modality)
         layer = OverlayLayer(
-            name=name or _mask_name(Path(path)),
+            name=name or stem_of(path),
             labels=labels,
             colors={**colors_for_names(names), **seg_label_colors(path)},
             label_names=names,
@@ -879,11 +880,3 @@ def _scrolling(widget: QWidget) -> QScrollArea:
     area.setWidget(widget)
     area.setMinimumHeight(60)
     return area
-
-
-def _mask_name(path: Path) -> str:
-    name = path.name
-    for suffix in (".nii.gz", ".nii", ".dcm"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name

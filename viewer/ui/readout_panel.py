@@ -8,10 +8,9 @@ import numpy as np
 from PyQt5.QtCore import Qt
 from PyQt5.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from viewer.grid import ras_to_lps
 from viewer.overlays import OverlayStack
 from viewer.volume import Volume
-
-RAS_TO_LPS = np.array([-1.0, -1.0, 1.0])
 
 
 def readout_values(
@@ -33,7 +32,7 @@ def readout_values(
     return {
         "voxel": tuple(int(v) for v in ijk),
         "ras": tuple(float(v) for v in ras),
-        "lps": tuple(float(v) for v in ras * RAS_TO_LPS),
+        "lps": tuple(float(v) for v in ras_to_lps(ras)),
         "value": float(value),
         "unit": unit,
         "labels": labels,

@@ -31,6 +31,7 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
+from viewer.io.file_names import open_dialog_filter
 from viewer.overlays import load_mask_for_volume
 from viewer.review import (
     DIFFERENCE_COLORS,
@@ -46,7 +47,7 @@ from viewer.ui.background import run_in_background
 
 log = logging.getLogger(__name__)
 
-MASK_FILTER = "Label maps (*.nii *.nii.gz *.dcm);;All files (*)"
+MASK_FILTER = open_dialog_filter("Label maps")
 NEXT_WORST_SHORTCUT = "N"
 MUTED = "#8a939e"
 

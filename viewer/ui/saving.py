@@ -23,13 +23,21 @@ from PyQt5.QtWidgets import QAction, QFileDialog, QMessageBox
 
 from viewer import recovery
 from viewer.errors import SpleenScopeError
+from viewer.io.file_names import (
+    DICOM,
+    NIFTI,
+    format_of,
+    is_nifti_name,
+    mask_path_beside,
+    with_default_suffix,
+)
 from viewer.io.writers import default_mask_path, save_mask
 from viewer.reports import build_report, write_report
 
 log = logging.getLogger(__name__)
 
-NIFTI_FILTER = "NIfTI (*.nii.gz *.nii)"
-DICOM_SEG_FILTER = "DICOM SEG (*.dcm)"
+NIFTI_FILTER = NIFTI.dialog_filter()
+DICOM_SEG_FILTER = f"DICOM SEG (*{DICOM.default_suffix})"
 REPORT_FILTERS = "JSON report (*.json);;CSV report (*.csv)"
 
 
@@ -104,14 +112,14 @@ class SavingTool(QObject):
         if path is None:
             saved = self.session.saved_path
             again = (bool(saved) and self.session.source == "model"
-                     and str(saved).lower().endswith((".nii", ".nii.gz")))  # not a DICOM SEG
+                     and is_nifti_name(saved))  # not a DICOM SEG
             default = Path(saved) if again else default_mask_path(volume)
             if ask or not again:
                 chosen, _ = QFileDialog.getSaveFileName(self.window, "Save spleen mask",
                                                         str(default), NIFTI_FILTER)
                 if not chosen:
                     return False
-                path = _with_nifti_suffix(chosen)
+                path = with_default_suffix(chosen, NIFTI)
             else:
                 path = default
             overwrite = True  # the file dialog has asked about replacing
@@ -145,13 +153,12 @@ class SavingTool(QObject):
             return False
         overwrite = False
         if path is None:
-            default = default_mask_path(volume)
-            default = default.with_name(default.name.split(".")[0] + ".dcm")
+            default = mask_path_beside(volume.source_path, DICOM)
             chosen, _ = QFileDialog.getSaveFileName(self.window, "Save spleen mask as DICOM SEG",
                                                     str(default), DICOM_SEG_FILTER)
             if not chosen:
                 return False
-            path = Path(chosen if chosen.lower().endswith(".dcm") else chosen + ".dcm")
+            path = with_default_suffix(chosen, DICOM)
             overwrite = True  # the file dialog has asked about replacing
         algorithm = (session.model or {}).get("name") if session.source == "model" else None
         try:
@@ -291,12 +298,5 @@ def is_dicom_input(volume) -> bool:
     if volume is None or not volume.source_path:
         return False
     source = Path(volume.source_path)
-    return source.is_dir() or (source.is_file()
-                               and not source.name.lower().endswith((".nii", ".nii.gz")))
-
-
-def _with_nifti_suffix(path: str) -> Path:
-    lower = path.lower()
-    if lower.endswith(".nii") or lower.endswith(".nii.gz"):
-        return Path(path)
-    return Path(path + ".nii.gz")
+    # DICOM files are named .dcm or carry no known suffix at all
+    return source.is_dir() or (source.is_file() and format_of(source) in (None, DICOM))

@@ -2,14 +2,13 @@
 
 Only :func:`segmentation.inference.segment_volume` runs here; everything it learns
 travels to the GUI thread through queued signals. Torch runs its operators with the
-GIL released, and the worker leaves one core to the GUI thread
-(:func:`worker_threads`), so the window keeps scrolling while the network runs.
+GIL released, so the window keeps scrolling while the network runs; the worker uses
+the same CPU thread count as ``spleenscope segment`` (:mod:`segmentation.devices`).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 
@@ -21,15 +20,10 @@ log = logging.getLogger(__name__)
 
 
 def worker_threads() -> int:
-    """Torch CPU threads for a GUI run: every core but one (``SPLEENSCOPE_THREADS`` overrides)."""
-    configured = os.environ.get("SPLEENSCOPE_THREADS")
-    if configured:
-        return max(1, int(configured))
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        cores = os.cpu_count() or 1
-    return max(1, min(cores - 1, 8))
+    """Torch CPU threads for a window run: the one policy the CLI uses too."""
+    from segmentation.devices import cpu_threads
+
+    return cpu_threads()
 
 
 class SegmentWorker(QThread):
@@ -60,11 +54,10 @@ class SegmentWorker(QThread):
     def run(self) -> None:
         self._started = time.perf_counter()
         try:
-            import torch
-
+            from segmentation.devices import configure_cpu_threads
             from segmentation.inference import SegmentationCancelled, segment_volume
 
-            torch.set_num_threads(worker_threads())
+            configure_cpu_threads()
             result = segment_volume(self.volume, model=self.model, device=self.device,
                                     axis=self.axis, progress=self._report,
                                     cancel=self._cancel.is_set)

@@ -32,6 +32,7 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
+from viewer.grid import SLICE_AXIS, VIEW_NAMES
 from viewer.ui.background import deliver_if_alive, is_alive, keep_alive, run_in_background
 from viewer.ui.mask_session import MaskSession
 from viewer.ui.segment_worker import SegmentWorker, worker_threads
@@ -39,7 +40,8 @@ from viewer.ui.segment_worker import SegmentWorker, worker_threads
 log = logging.getLogger(__name__)
 
 SEGMENT_SHORTCUT = "Ctrl+G"
-AXIS_CHOICES = (("Model's own axis", None), ("Axial", 2), ("Coronal", 1), ("Sagittal", 0))
+AXIS_CHOICES = (("Model's own axis", None),
+                *((name.capitalize(), SLICE_AXIS[name]) for name in VIEW_NAMES))
 
 
 def format_time_left(seconds: float) -> str:
@@ -58,20 +60,11 @@ def model_label(entry) -> str:
 
 def available_models_and_devices() -> dict:
     """Models, the active one, and the devices torch can use (runs in a worker: imports torch)."""
-    import torch
-
-    from segmentation.devices import describe_device, pick_device
+    from segmentation.devices import available_devices, describe_device, pick_device
     from segmentation.registry import active_model_path, list_models
 
-    devices = [("Automatic", "auto"), ("CPU", "cpu")]
-    if torch.cuda.is_available():
-        devices.append((f"GPU: {torch.cuda.get_device_name(0)}", "cuda"))
-    backend = getattr(torch.backends, "mps", None)
-    if backend is not None and backend.is_available():
-        devices.append(("Apple GPU (MPS)", "mps"))
-    auto = pick_device("auto")
-    auto_text = (describe_device(auto) if auto.type != "cpu"
-                 else f"CPU, {worker_threads()} thread{'s' if worker_threads() > 1 else ''}")
+    devices = [(label, key) for key, label in available_devices()]
+    auto_text = describe_device(pick_device("auto"), threads=worker_threads())
     return {"models": list_models(), "active": active_model_path(), "devices": devices,
             "auto_device": auto_text}
 

@@ -15,6 +15,7 @@ import pyqtgraph as pg
 from PyQt5.QtCore import QEvent, QRectF, Qt, pyqtSignal
 from PyQt5.QtWidgets import QFrame, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
+from viewer.grid import POSITION_AXIS_NAME
 from viewer.measure import Ruler, format_length
 from viewer.overlay_render import LayerRenderer
 from viewer.overlays import OverlayLayer
@@ -26,7 +27,6 @@ log = logging.getLogger(__name__)
 
 #: One accent colour per plane (as 3D Slicer: axial red, coronal green, sagittal yellow).
 VIEW_COLORS = {"axial": "#e8615d", "coronal": "#6cc46c", "sagittal": "#f2c94c"}
-POSITION_AXIS_NAME = {"axial": "z", "coronal": "y", "sagittal": "x"}
 PAGE_STEP = 10
 
 _LABEL_STYLE = (

@@ -47,6 +47,7 @@ from PyQt5.QtWidgets import (
 from segmentation import registry
 from viewer import model_card
 from viewer.errors import ModelFileError
+from viewer.grid import VIEW_NAMES
 from viewer.training_data import DataCheck, check_training_data
 from viewer.training_protocol import (
     DoneEvent,
@@ -235,7 +236,7 @@ class TrainingDialog(QDialog):
         self.batch_size = _spin(1, 256, defaults.batch_size, "batch_size")
         self.axis = QComboBox()
         self.axis.setObjectName("axis")
-        for name in ("axial", "coronal", "sagittal"):
+        for name in VIEW_NAMES:
             self.axis.addItem(name.capitalize(), name)
         self.val_fraction = _double(0.0, 0.9, defaults.val_fraction, 0.05, 2, "val_fraction")
         self.device = QComboBox()
@@ -763,15 +764,9 @@ def _ending(done: DoneEvent | None, error: str | None) -> str:
 
 def _device_choices() -> list[tuple[str, str]]:
     """``(label, key)`` for the device box: automatic, CPU, and the GPUs torch can see."""
-    choices = [("Automatic (GPU if available)", "auto"), ("CPU", "cpu")]
-    try:
-        import torch
+    from segmentation.devices import available_devices
 
-        if torch.cuda.is_available():
-            choices.append((f"CUDA GPU ({torch.cuda.get_device_name(0)})", "cuda"))
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            choices.append(("Apple GPU (MPS)", "mps"))
+    try:
+        return [(label, key) for key, label in available_devices()]
     except ImportError:  # torch missing: the child will report it
-        pass
-    return choices
+        return [("Automatic (GPU if available)", "auto"), ("CPU", "cpu")]
