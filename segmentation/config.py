@@ -36,6 +36,13 @@ class ModelConfig:
         Resampled slices are padded to a multiple of this (the network's stride).
     threshold:
         Probability above which a pixel is spleen.
+    modality:
+        What the model was trained on: ``"CT"`` or ``"MR"``; inference refuses to trust a
+        result on the other modality (:mod:`segmentation.quality`).
+    intensity:
+        ``"window"``: raw values (HU) go straight into ``hu_window``. ``"percentile"``:
+        each volume is first rescaled so its own 0.5th..99.5th percentiles become
+        0..1000 (MR has no fixed scale), then ``hu_window`` applies to that.
     """
 
     axis: int = 2
@@ -47,6 +54,8 @@ class ModelConfig:
     pad_multiple: int = 16
     threshold: float = 0.5
     out_channels: int = 1
+    modality: str = "CT"
+    intensity: str = "window"
 
     @property
     def in_channels(self) -> int:

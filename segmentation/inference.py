@@ -31,6 +31,7 @@ from segmentation.model_file import LoadedModel, load_model
 from segmentation.postprocess import postprocess
 from segmentation.preprocessing import (
     from_model_grid,
+    normalize_volume,
     place_slices,
     prepare_batch,
     slice_geometry,
@@ -113,6 +114,7 @@ def predict_probabilities(
 ) -> np.ndarray:
     """Spleen probability (float32, 0..1) for every voxel of a canonical ``array``."""
     config = replace(loaded.config, axis=axis)
+    array = normalize_volume(array, config)
     network = loaded.network.to(device).eval()
     geometry = slice_geometry(
         array.shape, spacing_mm, axis, config.target_spacing_mm, config.pad_multiple

@@ -87,6 +87,44 @@ def window_to_unit(array: np.ndarray | torch.Tensor, hu_window: tuple[float, flo
     return np.clip((np.asarray(array, dtype=np.float32) - low) * scale, 0.0, 1.0)
 
 
+PERCENTILE_RANGE = (0.5, 99.5)
+NORMALIZED_SCALE = 1000.0
+
+
+def robust_range(array: np.ndarray) -> tuple[float, float]:
+    """The volume's 0.5th and 99.5th intensity percentiles, from a subsample of at most 1 M voxels.
+
+    When most of the image is exactly zero (MR background, a cropped field of view) the
+    zeros are left out, so the range describes the body, not the empty border.
+    """
+    flat = np.asarray(array).ravel(order="K")
+    sample = flat[:: max(1, flat.size // 1_000_000)].astype(np.float32, copy=False)
+    sample = sample[np.isfinite(sample)]
+    if sample.size == 0:
+        return 0.0, 1.0
+    nonzero = sample[sample != 0]
+    if nonzero.size > 0.05 * sample.size:
+        sample = nonzero
+    low, high = (float(v) for v in np.percentile(sample, PERCENTILE_RANGE))
+    return low, high if high > low else low + 1.0
+
+
+def normalize_volume(array: np.ndarray, config: ModelConfig) -> np.ndarray:
+    """The intensities the model's ``hu_window`` expects, for the whole volume at once.
+
+    A ``"window"`` model (CT, HU) gets the array untouched (no copy). A ``"percentile"``
+    model (MR) gets the volume rescaled so its own robust range spans 0..1000: one
+    scanner's or patient's arbitrary MR scale then looks like another's. It is done per
+    volume, never per slice, so a slice with little tissue is not stretched.
+    """
+    if config.intensity != "percentile":
+        return array
+    low, high = robust_range(array)
+    scaled = np.asarray(array, dtype=np.float32) - np.float32(low)
+    scaled *= np.float32(NORMALIZED_SCALE / (high - low))
+    return scaled
+
+
 def slice_stack(
     array: np.ndarray, axis: int, indices: np.ndarray | list[int], context_slices: int = 0
 ) -> np.ndarray:

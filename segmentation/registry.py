@@ -1,9 +1,14 @@
-"""Where models live: the bundled one in the repository, the user's own, the active one.
+"""Where models live: the bundled ones in the repository, the user's own, the active ones.
+
+One bundled model per modality: ``spleen_unet2d.pt`` for CT and ``spleen_mr_unet2d.pt``
+for MR (its own file: its weights carry the CC BY-NC-SA terms of its training data).
+Each modality has its own active model, so choosing a new CT model never changes what
+an MR study is segmented with.
 
 The user's folder is ``platformdirs.user_data_dir("spleenscope")`` (``SPLEENSCOPE_HOME``
-overrides it, which tests use to stay isolated). The active model is remembered in
-``settings.json`` there; when nothing is set, or the file it names has gone, the
-bundled model is active.
+overrides it, which tests use to stay isolated). The active models are remembered in
+``settings.json`` there (``active_model`` for CT, ``active_model_mr`` for MR); when
+nothing is set, or the file it names has gone, the bundled model is active.
 """
 
 from __future__ import annotations
@@ -16,10 +21,13 @@ from pathlib import Path
 
 from viewer.atomic import write_text_atomically
 from viewer.errors import ModelFileError
+from viewer.package_data import bundled_models_dir
 
 log = logging.getLogger(__name__)
 
 BUNDLED_MODEL_NAME = "spleen_unet2d.pt"
+BUNDLED_MODEL_NAMES = {"CT": BUNDLED_MODEL_NAME, "MR": "spleen_mr_unet2d.pt"}
+SETTINGS_KEYS = {"CT": "active_model", "MR": "active_model_mr"}
 SETTINGS_FILE = "settings.json"
 
 
@@ -30,15 +38,24 @@ class ModelEntry:
     val_dice: float | None
     created: str
     is_bundled: bool
+    modality: str = "CT"
 
 
 def repository_models_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "models"
+    """The bundled models' folder: the ``models`` data package, wherever it is installed."""
+    return bundled_models_dir()
 
 
-def bundled_model_path() -> Path:
-    """The model trained on the sample CT and shipped with SpleenScope."""
-    return repository_models_dir() / BUNDLED_MODEL_NAME
+def _modality_key(modality: str | None) -> str:
+    key = (modality or "CT").upper()
+    if key not in BUNDLED_MODEL_NAMES:
+        raise ValueError(f"no models for modality {modality!r}; use CT or MR")
+    return key
+
+
+def bundled_model_path(modality: str = "CT") -> Path:
+    """The model shipped with SpleenScope for ``modality`` (CT: the sample CT; MR: 12 patients)."""
+    return repository_models_dir() / BUNDLED_MODEL_NAMES[_modality_key(modality)]
 
 
 def base_dir() -> Path:
@@ -80,30 +97,34 @@ def _read_settings() -> dict:
         return {}
 
 
-def active_model_path() -> Path:
-    """The model ``segment`` uses when none is given: the user's choice, else the bundled one."""
-    chosen = _read_settings().get("active_model")
+def active_model_path(modality: str = "CT") -> Path:
+    """The model used for ``modality`` when none is given: the user's choice, else the bundled one."""
+    key = _modality_key(modality)
+    chosen = _read_settings().get(SETTINGS_KEYS[key])
     if chosen and Path(chosen).is_file():
         return Path(chosen)
     if chosen:
-        log.warning("active model %s is missing; using the bundled model", chosen)
-    return bundled_model_path()
+        log.warning("active %s model %s is missing; using the bundled model", key, chosen)
+    return bundled_model_path(key)
 
 
-def set_active_model(path: str | Path | None) -> None:
-    """Remember ``path`` as the active model (None returns to the bundled model).
+def set_active_model(path: str | Path | None, modality: str | None = None) -> None:
+    """Remember ``path`` as the active model of its modality (None: back to the bundled one).
 
-    The file is checked first, so a broken model can never become the default.
+    The file is checked first, so a broken model can never become the default; its
+    modality comes from the file (``modality`` is only needed with ``path=None``).
+    Comparing a new model with the active one first is the caller's part
+    (:mod:`segmentation.model_comparison`).
     """
     settings = _read_settings()
     if path is None:
-        settings.pop("active_model", None)
+        settings.pop(SETTINGS_KEYS[_modality_key(modality)], None)
     else:
         from segmentation.model_file import load_model
 
         path = Path(path).expanduser().resolve()
-        load_model(path)  # raises ModelFileError with a one-line reason
-        settings["active_model"] = str(path)
+        loaded = load_model(path)  # raises ModelFileError with a one-line reason
+        settings[SETTINGS_KEYS[_modality_key(loaded.config.modality)]] = str(path)
     target = _settings_path()
     target.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomically(target, json.dumps(settings, indent=2))
@@ -123,17 +144,19 @@ def _entry(path: Path, is_bundled: bool) -> ModelEntry | None:
         val_dice=loaded.val_dice,
         created=str(loaded.metadata.get("created", "")),
         is_bundled=is_bundled,
+        modality=loaded.config.modality,
     )
 
 
 def list_models() -> list[ModelEntry]:
-    """The bundled model (if present) and every readable ``*.pt`` in the user's folder."""
+    """The bundled models (those present) and every readable ``*.pt`` in the user's folder."""
     entries = []
-    bundled = bundled_model_path()
-    if bundled.is_file():
-        entry = _entry(bundled, True)
-        if entry:
-            entries.append(entry)
+    for modality in BUNDLED_MODEL_NAMES:
+        bundled = bundled_model_path(modality)
+        if bundled.is_file():
+            entry = _entry(bundled, True)
+            if entry:
+                entries.append(entry)
     for path in sorted(user_models_dir().glob("*.pt")):
         entry = _entry(path, False)
         if entry:

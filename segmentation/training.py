@@ -32,7 +32,7 @@ from segmentation.devices import autocast_dtype, describe_device, pick_device
 from segmentation.distributed import parameter_checksum
 from segmentation.losses import dice_bce_loss
 from segmentation.model_file import default_metadata, load_model, save_model
-from segmentation.preprocessing import window_to_unit
+from segmentation.preprocessing import normalize_volume, window_to_unit
 from segmentation.slice_data import SliceSet, case_slices, sample_batch
 from segmentation.unet import build_network
 from viewer.errors import SpleenScopeError
@@ -71,6 +71,13 @@ class TrainConfig:
     model_name: str | None = None
     progress_events_per_epoch: int = 4
     time_limit_s: float | None = None  # stop after the epoch that crosses this wall time
+    modality: str = "CT"
+    intensity: str = "window"  # "percentile": per-volume normalization (MR)
+    # Names of the cases to hold out (cross-validation folds); None: chosen by val_fraction.
+    val_cases: tuple[str, ...] | None = None
+    # False: the last epoch's weights are kept (cross-validation must not pick its epoch
+    # on the very cases it is scored on).
+    keep_best: bool = True
 
     def model_config(self) -> ModelConfig:
         return ModelConfig(
@@ -81,6 +88,8 @@ class TrainConfig:
             base_channels=int(self.base_channels),
             depth=int(self.depth),
             pad_multiple=2 ** int(self.depth),
+            modality=str(self.modality).upper(),
+            intensity=str(self.intensity),
         )
 
 
@@ -114,14 +123,22 @@ def split_and_prepare(cases: list[Case], config: TrainConfig, model_config: Mode
         n_val_cases = min(len(cases) - 1, max(1, round(config.val_fraction * len(cases))))
     order = generator.permutation(len(cases))
     val_case_ids = set(order[:n_val_cases].tolist())
+    if config.val_cases is not None:
+        wanted = set(config.val_cases)
+        val_case_ids = {i for i, case in enumerate(cases) if case.name in wanted}
+        missing = wanted - {cases[i].name for i in val_case_ids}
+        if missing:
+            raise SpleenScopeError(f"validation cases not found: {', '.join(sorted(missing))}")
+        n_val_cases = len(val_case_ids)
     split = {"by": "cases" if n_val_cases else "slices", "val_cases": [], "val_slices": []}
     for index, case in enumerate(cases):
         volume, label = load_case(case)
         spacing = volume.spacing
+        array = normalize_volume(volume.array, model_config)
         if index in val_case_ids:
             val_set.add(
                 case_slices(
-                    case.name, volume.array, label, spacing, model_config, config.patch_size
+                    case.name, array, label, spacing, model_config, config.patch_size
                 )
             )
             split["val_cases"].append(case.name)
@@ -140,7 +157,7 @@ def split_and_prepare(cases: list[Case], config: TrainConfig, model_config: Mode
                 val_set.add(
                     case_slices(
                         case.name,
-                        volume.array,
+                        array,
                         label,
                         spacing,
                         model_config,
@@ -151,7 +168,7 @@ def split_and_prepare(cases: list[Case], config: TrainConfig, model_config: Mode
                 split["val_slices"] = [int(val_idx[0]), int(val_idx[-1])]
         train_set.add(
             case_slices(
-                case.name, volume.array, label, spacing, model_config, config.patch_size, train_idx
+                case.name, array, label, spacing, model_config, config.patch_size, train_idx
             )
         )
     if train_set.count == 0:
@@ -358,6 +375,7 @@ def train(
         improved = val_dice is None or best_dice is None or val_dice > best_dice
         if improved:
             best_dice = val_dice if val_dice is not None else best_dice
+        if improved or not config.keep_best:
             if is_main:
                 save_model(output_path, network, model_config, metadata(epoch, val_loss, val_dice))
             saved = True

@@ -17,6 +17,7 @@ import logging
 from pathlib import Path
 
 from viewer.atomic import write_text_atomically
+from viewer.modality import detect_modality
 from viewer.volume import Volume
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ REPORT_VERSION = 1
 def volume_facts(volume: Volume) -> dict:
     """Geometry only: what a reader needs to interpret the numbers."""
     return {
-        "modality": volume.modality or "unknown",
+        "modality": detect_modality(volume).modality,
         "shape": [int(v) for v in volume.shape],
         "spacing_mm": [round(float(v), 4) for v in volume.spacing],
         "source_orientation": "".join(volume.source_orientation),

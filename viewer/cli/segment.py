@@ -9,10 +9,10 @@ Progress goes to stderr (tqdm); ``--json`` prints one JSON object on stdout.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from segmentation.devices import DEVICE_CHOICES
+from viewer import strict_json
 
 
 def add_parser(subparsers) -> None:
@@ -51,6 +51,20 @@ def add_parser(subparsers) -> None:
         help="also write the float32 probability map on the input's grid",
     )
     p.add_argument(
+        "--modality",
+        default="auto",
+        choices=("auto", "ct", "mr"),
+        help="which model to use: auto (from the DICOM header or the intensities), ct or mr; "
+        "forcing the wrong one still writes the mask but its verdict is 'failed'",
+    )
+    p.add_argument(
+        "--uncertainty",
+        type=Path,
+        default=None,
+        metavar="U.nii.gz",
+        help="also write the per-voxel uncertainty map (0 sure .. 1 undecided) on the input's grid",
+    )
+    p.add_argument(
         "--series",
         type=int,
         default=None,
@@ -87,18 +101,23 @@ def one_line_usage_errors(parser: argparse.ArgumentParser) -> None:
 
 
 def _check_outputs(args) -> None:
+    from viewer.atomic import check_outputs
     from viewer.errors import SpleenScopeError
     from viewer.io.file_names import DICOM, NIFTI, check_output_path, require_format
 
     require_format(args.output, NIFTI.key, DICOM.key)
     if args.probabilities is not None:
         require_format(args.probabilities, NIFTI.key, what="the probability map")
+    if args.uncertainty is not None:
+        require_format(args.uncertainty, NIFTI.key, what="the uncertainty map")
     for option, value in (("--batch-size", args.batch_size), ("--threads", args.threads)):
         if value is not None and value < 1:
             raise SpleenScopeError(f"{option} must be at least 1")
-    for out in (args.output, args.probabilities):
+    for out in (args.output, args.probabilities, args.uncertainty):
         if out is not None:
             check_output_path(out, args.input, args.overwrite)
+    # Writable folder, legal names, no two outputs the same file: before the model runs.
+    check_outputs([args.output, args.probabilities, args.uncertainty], [args.input], overwrite=args.overwrite)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -107,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from segmentation.devices import configure_cpu_threads
-    from segmentation.inference import resolve_model, segment_volume
+    from segmentation.inference import resolve_model
+    from segmentation.study import segment_study
     from viewer.io import load_volume
     from viewer.io.file_names import DICOM, is_format
     from viewer.io.writers import canonical_to_source_grid, save_mask, save_volume
@@ -124,14 +144,9 @@ def run(args: argparse.Namespace) -> int:
 
         require_dicom_source(args.input)
     configure_cpu_threads(args.threads)
-    model = resolve_model(args.model)  # fail fast on a bad model file, before loading data
+    # A bad model file fails fast, before the data are read.
+    model = resolve_model(args.model) if args.model is not None else None
     volume = load_volume(args.input, series=args.series)
-    if str(volume.modality).upper() == "MR":
-        print(
-            "note: IN is an MR series; the model works on CT (Hounsfield units), "
-            "so expect an empty or wrong mask",
-            file=sys.stderr,
-        )
 
     bar = tqdm(
         total=None, unit="slice", desc="segmenting", file=sys.stderr, leave=False, disable=None
@@ -142,17 +157,22 @@ def run(args: argparse.Namespace) -> int:
         bar.update(done - bar.n)
 
     try:
-        result = segment_volume(
+        study = segment_study(
             volume,
+            modality=args.modality,
             model=model,
             device=args.device,
             axis=args.axis,
             batch_size=args.batch_size,
             progress=progress,
-            return_probabilities=args.probabilities is not None,
+            keep_probabilities=args.probabilities is not None or args.uncertainty is not None,
         )
     finally:
         bar.close()
+    result = study.segmentation
+    # The verdict goes to stderr whatever the output format: a script reading only
+    # the JSON or only the exit code (0: the result exists) still sees it in its log.
+    print(f"quality: {study.quality.one_line()}", file=sys.stderr)
     if as_seg:
         for notice in save_mask_as_dicom_seg(
             volume,
@@ -167,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
         written = args.output
     else:
         written = save_mask(volume, result.mask, args.output, overwrite=args.overwrite)
-    summary = result.summary()
+    summary = study.summary()
     if args.report is not None:
         from viewer.io.dicom_sr_writer import save_volume_report_sr, volume_report_from_summary
 
@@ -185,20 +205,37 @@ def run(args: argparse.Namespace) -> int:
         summary["probabilities"] = str(
             save_volume(source_grid, args.probabilities, overwrite=args.overwrite)
         )
+    if args.uncertainty is not None:
+        uncertainty_grid = Volume(
+            array=canonical_to_source_grid(volume, study.uncertainty_map()),
+            affine=volume.source_affine,
+            source_path=volume.source_path,
+        )
+        summary["uncertainty"] = str(
+            save_volume(uncertainty_grid, args.uncertainty, overwrite=args.overwrite)
+        )
     if args.json:
-        print(json.dumps(summary))
+        print(strict_json.dumps(summary))
         return 0
     m = result.measurements
+    low, high = study.uncertainty.volume_range_ml
     print(
-        f"spleen volume: {m.volume_ml:.1f} mL ({m.voxels} voxels), craniocaudal "
-        f"{m.craniocaudal_mm:.0f} mm"
+        f"spleen volume: {m.volume_ml:.1f} mL (range {low:.0f}-{high:.0f} mL, {m.voxels} "
+        f"voxels), craniocaudal {m.craniocaudal_mm:.0f} mm"
     )
-    if m.voxels == 0:
-        print("note: no spleen found; check that IN is an abdominal CT (the model is CT only)")
-    if m.splenomegaly:
+    print(
+        f"input: {study.modality.modality} ({study.modality.reason}); "
+        f"model: {study.model_modality}"
+    )
+    print(f"quality: {study.quality.one_line()}")
+    if study.quality.uncertain_slices:
+        print(f"slices to look at: {', '.join(map(str, study.quality.uncertain_slices))}")
+    for note in study.quality.notes:
+        print(f"note: {note}")
+    if study.quality.verdict == "failed":
+        pass  # a failed result's flags would only lend it credibility
+    elif m.splenomegaly:
         print(f"splenomegaly: volume above the normal range ({m.reference_range_text})")
-    if m.touches_scan_edge:
-        print("note: the spleen reaches the edge of the scan; volume and length are lower bounds")
     print(
         f"{result.slices} slices in {result.seconds:.1f} s on {result.device} "
         f"with {result.model_name}"

@@ -17,7 +17,7 @@ def volume_facts(volume: Volume) -> list[tuple[str, str]]:
     low, high = volume.value_range
     return [
         ("Series", volume.description or "(no description)"),
-        ("Modality", volume.modality or "unknown"),
+        ("Modality", _modality_text(volume)),
         ("Shape", " × ".join(str(s) for s in volume.shape)),
         ("Spacing", f"{spacing} mm"),
         ("Stored as", "".join(volume.source_orientation) + " → shown as RAS"),
@@ -56,3 +56,11 @@ class InfoPanel(QWidget):
 
     def text(self) -> str:
         return self.label.text()
+
+
+def _modality_text(volume) -> str:
+    """``CT``, ``MR`` or ``unknown``, saying when it was told from the intensities (NIfTI)."""
+    from viewer.modality import detect_modality
+
+    guess = detect_modality(volume)
+    return guess.modality if guess.source == "header" else f"{guess.modality} (from intensities)"
