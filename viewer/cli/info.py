@@ -27,10 +27,10 @@ def add_parser(subparsers) -> None:
 
 
 def _series_of(path: Path) -> list:
-    """Series found when the input is DICOM; empty for NIfTI."""
-    from viewer.io.load import is_nifti_path, looks_like_nifti
+    """Series found when the input is DICOM; empty for NIfTI and the other volume formats."""
+    from viewer.io.format_detect import DICOM, detect_reader
 
-    if path.is_file() and (is_nifti_path(path) or looks_like_nifti(path)):
+    if detect_reader(path) != DICOM:
         return []
     from viewer.io.dicom import list_series
 

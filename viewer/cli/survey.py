@@ -35,6 +35,8 @@ def add_parser(subparsers) -> None:
                    help="also read a few slices per series for intensity percentiles (slower)")  # fmt: skip
     p.add_argument("--hide-paths", action="store_true",
                    help="show 'case 001' instead of folder and file names (names may identify)")  # fmt: skip
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="header-reading processes (default: one per core)")  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="replace existing report files")
     p.set_defaults(run=run)
 
@@ -43,8 +45,12 @@ def run(args: argparse.Namespace) -> int:
     from viewer.errors import SpleenScopeError
     from viewer.io.file_names import check_output_path
     from viewer.survey import report
-    from viewer.survey.collect import survey_folder
+    from viewer.survey.collect import default_workers, survey_folder
 
+    if args.workers is None:
+        args.workers = default_workers()
+    if args.workers < 1:
+        raise SpleenScopeError("--workers must be 1 or more")
     if not args.folder.is_dir():
         raise SpleenScopeError(f"{args.folder}: no such folder; give the folder to survey")
     outputs = [(args.output, ".html"), (args.csv, ".csv")]
@@ -58,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
             raise SpleenScopeError(
                 f"{path}: inside the surveyed folder; write the report somewhere else"
             )
-    survey = survey_folder(args.folder, intensities=args.intensities)
+    survey = survey_folder(args.folder, intensities=args.intensities, workers=args.workers)
     if args.hide_paths:
         for number, row in enumerate(survey.rows, start=1):
             row.path = f"case {number:03d}"

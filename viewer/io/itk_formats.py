@@ -299,7 +299,17 @@ def write_itk(
                 )
         for item in written:
             os.chmod(item, 0o666 & ~_umask())
-            os.replace(item, path.parent / item.name)
+            target = path.parent / item.name
+            if overwrite:
+                os.replace(item, target)
+                continue
+            try:
+                os.link(item, target)  # fails if the name appeared meanwhile: never replaced
+            except FileExistsError:
+                raise SpleenScopeError(
+                    f"{target}: already exists; choose another name or pass --overwrite"
+                ) from None
+            item.unlink()
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return path

@@ -1,4 +1,4 @@
-"""Write masks and volumes as NIfTI, atomically, never over the user's input.
+"""Write masks and volumes as NIfTI (or NRRD / MetaImage), atomically, never over the input.
 
 A mask is written on the grid of the file the user opened (``Volume.source_affine``
 and ``source_shape``): for a NIfTI input the result has that file's shape and
@@ -20,8 +20,11 @@ import numpy as np
 
 from viewer.atomic import atomic_path
 from viewer.io.file_names import (
+    METAIMAGE,
     NIFTI,
+    NRRD,
     check_output_path,
+    is_format,
     mask_path_beside,
     require_format,
     split_suffix,
@@ -40,14 +43,14 @@ def default_mask_path(volume: Volume) -> Path:
 
 def _check_destination(volume: Volume | None, path: Path, overwrite: bool) -> Path:
     path = Path(path)
-    require_format(path, NIFTI.key)
+    require_format(path, NIFTI.key, NRRD.key, METAIMAGE.key)
     check_output_path(path, volume.source_path if volume is not None else "", overwrite)
     return path
 
 
-def _write_atomically(image: nib.Nifti1Image, path: Path) -> Path:
+def _write_atomically(image: nib.Nifti1Image, path: Path, overwrite: bool = True) -> Path:
     _, suffix = split_suffix(path)
-    with atomic_path(path, suffix=f".tmp{suffix}") as temporary:
+    with atomic_path(path, suffix=f".tmp{suffix}", overwrite=overwrite) as temporary:
         nib.save(image, temporary)
     log.info("wrote %s", path)
     return path
@@ -70,20 +73,38 @@ def canonical_to_source_grid(volume: Volume, canonical_array: np.ndarray) -> np.
     return volume.to_source_grid(canonical_array)
 
 
+def _is_itk_name(path: Path) -> bool:
+    return is_format(path, METAIMAGE.key, NRRD.key)
+
+
 def save_mask(
     volume: Volume, canonical_mask: np.ndarray, path: str | Path, *, overwrite: bool = False
 ) -> Path:
-    """Write a mask (on the volume's canonical grid) as uint8 NIfTI on the source grid."""
+    """Write a mask (on the volume's canonical grid) as uint8 on the source grid: NIfTI,
+    or NRRD / MetaImage (what 3D Slicer users exchange) by the name's suffix."""
     path = _check_destination(volume, Path(path), overwrite)
     source_mask = canonical_to_source_grid(volume, np.asarray(canonical_mask)).astype(np.uint8)
-    return _write_atomically(_nifti(np.ascontiguousarray(source_mask), volume.source_affine), path)
+    if _is_itk_name(path):
+        from viewer.io.itk_formats import write_itk
+
+        return write_itk(source_mask, volume.source_affine, path, overwrite=overwrite)
+    return _write_atomically(
+        _nifti(np.ascontiguousarray(source_mask), volume.source_affine), path, overwrite
+    )
 
 
 def save_volume(volume: Volume, path: str | Path, *, overwrite: bool = False) -> Path:
-    """Write the volume on its canonical grid (DICOM to NIfTI conversion)."""
+    """Write the volume on its canonical grid (DICOM to NIfTI conversion): NIfTI, or
+    NRRD / MetaImage by the name's suffix."""
     path = _check_destination(volume, Path(path), overwrite)
+    if _is_itk_name(path):
+        from viewer.io.itk_formats import write_itk
+
+        return write_itk(
+            volume.array, volume.affine, path, overwrite=overwrite, modality=volume.modality
+        )
     image = _nifti(volume.array, volume.affine)
     if volume.window:
         center, width = volume.window
         image.header["cal_min"], image.header["cal_max"] = center - width / 2, center + width / 2
-    return _write_atomically(image, path)
+    return _write_atomically(image, path, overwrite)

@@ -34,6 +34,9 @@ COMPANION_SUFFIXES = (".raw", ".zraw", ".raw.gz")
 INTENSITY_SAMPLE_SLICES = 5
 # A voxel grid whose axes are off square by more than this is sheared (gantry tilt).
 SHEAR_WARNING_DEGREES = 0.05
+# Below this many files a pool of header readers costs more than it saves.
+PARALLEL_MIN_FILES = 200
+CHUNK_FILES = 64
 FORMAT_LABELS = {
     "nifti": "NIfTI", "metaimage": "MetaImage", "nrrd": "NRRD", "analyze": "Analyze",
     "minc": "MINC", "mgh": "MGH",
@@ -215,6 +218,45 @@ def _dicom_meta(ds) -> dict:
     }
 
 
+# The header elements the survey uses: what decides "is this an image slice", what the
+# slice records hold (viewer.io.dicom_records), and the few values shown or counted.
+# Reading only these keeps the survey at the speed of a bare header loop; the values
+# read still go through the same record checks as when a series is loaded.
+SURVEY_TAGS = (
+    "SOPClassUID", "Modality", "SamplesPerPixel", "Rows", "Columns", "BitsAllocated",
+    "BitsStored", "HighBit", "PixelRepresentation", "NumberOfFrames", "SeriesInstanceUID",
+    "SeriesNumber", "SeriesDescription", "PhotometricInterpretation", "ImagePositionPatient",
+    "ImageOrientationPatient", "PixelSpacing", "RescaleSlope", "RescaleIntercept",
+    "InstanceNumber", "WindowCenter", "WindowWidth", "SpacingBetweenSlices", "SliceThickness",
+    "EchoNumbers", "PerFrameFunctionalGroupsSequence", "SharedFunctionalGroupsSequence",
+    "Manufacturer", "ManufacturerModelName", "StudyInstanceUID", "PatientID",
+)  # fmt: skip
+
+
+def read_survey_header(path: Path):
+    """The survey's header elements of a DICOM file, or None when it is not DICOM."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    from viewer.io.dicom_files import read_header
+
+    try:
+        if path.stat().st_size < 132:
+            return None
+        return pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(SURVEY_TAGS))
+    except InvalidDicomError:
+        return read_header(path)  # no preamble: the reader's own careful fallback
+    except Exception as error:  # noqa: BLE001 - arbitrary bytes can break the parser anywhere
+        from viewer.io.dicom_files import has_dicom_magic
+
+        if has_dicom_magic(path):
+            raise SpleenScopeError(
+                f"{path.name}: its DICOM header cannot be read ({type(error).__name__}; "
+                "truncated or damaged)"
+            ) from None
+        return None
+
+
 # ------------------------------------------------------------------ the walk
 def _volume_key(path: Path) -> str | None:
     """The volume format a file is read as, "" for a companion data file, None for DICOM."""
@@ -236,18 +278,74 @@ def _volume_key(path: Path) -> str | None:
     return fmt.key
 
 
+def examine(path: Path, root: Path) -> tuple[str, object]:
+    """What one file is, from its header: ``("row", SurveyRow)`` for a volume file,
+    ``("slices", (records, meta))`` for a DICOM image, ``("companion"|"not_image"|
+    "non_image", None)``, or ``("unreadable", one-line reason)``. Never raises."""
+    from viewer.io.dicom_files import is_image
+    from viewer.io.dicom_records import records_from_dataset
+
+    try:
+        key = _volume_key(path)
+        if key == "":
+            return "companion", None
+        if key is not None:
+            return "row", volume_row(path, key, root)
+        ds = read_survey_header(path)
+        if ds is None:
+            return "not_image", None
+        if not is_image(ds):
+            return "non_image", None
+        return "slices", (records_from_dataset(ds, path), _dicom_meta(ds))
+    except SpleenScopeError as error:
+        return "unreadable", f"{_relative(path, root)}: {str(error).split(': ', 1)[-1]}"
+    except Exception as error:  # noqa: BLE001 - a damaged file can fail anywhere
+        return "unreadable", f"{_relative(path, root)}: unusable ({type(error).__name__})"
+
+
+def _examine_chunk(paths: list[Path], root: Path) -> list[tuple[str, object]]:
+    return [examine(path, root) for path in paths]
+
+
+def _examined(files: list[Path], root: Path, workers: int):
+    """``(path, result)`` for every file in order: in this process, or in ``workers``
+    forked processes (headers are parsed in Python, so threads would not help)."""
+    if workers <= 1 or len(files) < PARALLEL_MIN_FILES:
+        for path in files:
+            yield path, examine(path, root)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    chunks = [files[i : i + CHUNK_FILES] for i in range(0, len(files), CHUNK_FILES)]
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        for chunk, results in zip(
+            chunks, pool.map(_examine_chunk, chunks, [root] * len(chunks)), strict=True
+        ):
+            yield from zip(chunk, results, strict=True)
+
+
+def default_workers() -> int:
+    """One header reader per core (the CLI); the window passes 1 (no fork beside Qt)."""
+    return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
+
+
 def survey_folder(
     root: str | Path,
     *,
     intensities: bool = False,
     progress: Progress | None = None,
     show_bar: bool | None = None,
+    workers: int = 1,
 ) -> Survey:
-    """Survey every image under ``root``. ``show_bar`` None: a tqdm bar on a terminal."""
+    """Survey every image under ``root``. ``show_bar`` None: a tqdm bar on a terminal.
+
+    ``workers`` > 1 reads headers in that many forked processes (for large trees on a
+    multi-core machine; never from a process running Qt).
+    """
     from tqdm import tqdm
 
-    from viewer.io.dicom_files import is_image, read_header
-    from viewer.io.dicom_records import records_from_dataset
     from viewer.io.dicom_series import group_series
 
     root = Path(root)
@@ -258,31 +356,26 @@ def survey_folder(
     slices = []
     meta: dict[Path, dict] = {}
     bar = tqdm(
-        files, unit="file", desc="survey", disable=(not show_bar) if show_bar is not None else None
+        total=len(files),
+        unit="file",
+        desc="survey",
+        disable=(not show_bar) if show_bar is not None else None,
     )
-    for done, path in enumerate(bar, start=1):
+    for done, (path, (kind, payload)) in enumerate(_examined(files, root, workers), start=1):
+        bar.update(1)
         if progress:
             progress(done, len(files))
-        key = _volume_key(path)
-        try:
-            if key == "":
-                continue
-            if key is not None:
-                survey.rows.append(volume_row(path, key, root))
-                continue
-            ds = read_header(path)
-            if ds is None:
-                survey.skipped_not_image += 1
-                continue
-            if not is_image(ds):
-                survey.skipped_non_image_dicom += 1
-                continue
-            slices.extend(records_from_dataset(ds, path))
-            meta[path] = _dicom_meta(ds)
-        except SpleenScopeError as error:
-            survey.unreadable.append(f"{_relative(path, root)}: {str(error).split(': ', 1)[-1]}")
-        except Exception as error:  # noqa: BLE001 - a damaged file can fail anywhere
-            survey.unreadable.append(f"{_relative(path, root)}: unusable ({type(error).__name__})")
+        if kind == "row":
+            survey.rows.append(payload)
+        elif kind == "slices":
+            records, meta[path] = payload
+            slices.extend(records)
+        elif kind == "not_image":
+            survey.skipped_not_image += 1
+        elif kind == "non_image":
+            survey.skipped_non_image_dicom += 1
+        elif kind == "unreadable":
+            survey.unreadable.append(payload)
     bar.close()
     # Series are grouped per folder: copies of one series in two folders (a backup, a
     # compressed variant) are two rows, as they are two things to load.
