@@ -19,11 +19,11 @@ import numpy as np
 
 from viewer.errors import GeometryError
 from viewer.grid import same_grid
+from viewer.package_data import read_resource_text
 from viewer.volume import Volume
 
 log = logging.getLogger(__name__)
 
-RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 MODES = ("fill", "outline")
 
 
@@ -152,12 +152,12 @@ def label_colors(n: int) -> dict[int, tuple[int, int, int]]:
 
 @lru_cache(maxsize=1)
 def _color_table() -> dict:
-    return json.loads((RESOURCES / "colors.json").read_text())
+    return json.loads(read_resource_text("colors.json"))
 
 
 @lru_cache(maxsize=1)
 def _label_name_tables() -> dict:
-    return json.loads((RESOURCES / "label_names.json").read_text())
+    return json.loads(read_resource_text("label_names.json"))
 
 
 def totalsegmentator_names() -> dict[int, str]:

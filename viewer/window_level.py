@@ -10,13 +10,13 @@ import json
 import logging
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
+from viewer.package_data import read_resource_text
+
 log = logging.getLogger(__name__)
 
-RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 MIN_WIDTH = 1.0
 
 
@@ -32,7 +32,7 @@ class WindowPreset:
 @lru_cache(maxsize=1)
 def load_presets() -> tuple[WindowPreset, ...]:
     """CT presets, in menu order."""
-    data = json.loads((RESOURCES / "window_presets.json").read_text())
+    data = json.loads(read_resource_text("window_presets.json"))
     return tuple(WindowPreset(**item) for item in data["presets"])
 
 

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pyqtgraph as pg
 from PyQt5.QtCore import qInstallMessageHandler
 from PyQt5.QtGui import QIcon
 from PyQt5.QtWidgets import QApplication
 
+from viewer.package_data import resource_path, resources_dir
 from viewer.ui.recent_files import APPLICATION, ORGANIZATION
-
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
-
 
 #: Qt messages dropped: the offscreen platform prints this one for every window
 #: that is shown or resized, and it means nothing for a screenshot.
@@ -48,8 +45,10 @@ def configure_pyqtgraph() -> None:
 
 def style_sheet() -> str:
     """The style sheet, with ``@RESOURCES@`` (images such as the check mark) made absolute."""
-    path = RESOURCES / "style.qss"
-    return path.read_text().replace("@RESOURCES@", RESOURCES.as_posix()) if path.exists() else ""
+    path = resource_path("style.qss")
+    if not path.exists():
+        return ""
+    return path.read_text(encoding="utf-8").replace("@RESOURCES@", resources_dir().as_posix())
 
 
 def create_app(argv: list[str] | None = None) -> QApplication:
@@ -63,7 +62,7 @@ def create_app(argv: list[str] | None = None) -> QApplication:
     app.setApplicationName(APPLICATION)
     app.setStyle("Fusion")
     app.setStyleSheet(style_sheet())
-    icon = RESOURCES / "icon.svg"
+    icon = resource_path("icon.svg")
     if icon.exists():
         app.setWindowIcon(QIcon(str(icon)))
     return app
