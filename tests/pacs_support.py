@@ -13,6 +13,7 @@ patient (the name is a canary: tests check it never reaches logs or errors).
 
 from __future__ import annotations
 
+import copy as copy_module
 import json
 import shutil
 import socket
@@ -68,15 +69,15 @@ def pacs_ready_series(
     files = sorted(p for p in source.iterdir() if p.is_file())
     headers = [pydicom.dcmread(p) for p in files]
     headers.sort(key=lambda d: float(d.ImagePositionPatient[2]))
+    if decompress:
+        for dataset in headers:
+            dataset.decompress()
+            dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     step = float(headers[1].ImagePositionPatient[2]) - float(headers[0].ImagePositionPatient[2])
     count = slices or len(headers)
     destination.mkdir(parents=True, exist_ok=True)
     for index in range(count):
-        dataset = headers[index % len(headers)]
-        copy = dataset.copy()
-        if decompress:
-            copy.decompress()
-            copy.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        copy = copy_module.deepcopy(headers[index % len(headers)])
         sop_uid = f"{series_uid}.{index + 1}"
         copy.SOPClassUID = pydicom.uid.CTImageStorage
         copy.SOPInstanceUID = sop_uid
