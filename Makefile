@@ -53,8 +53,10 @@ run: install
 test: install
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
+# ruff, then the layer rules ([tool.importlinter] in pyproject.toml).
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 # Each script prints one JSON line of figures.
 bench: install

@@ -1,12 +1,18 @@
-"""The boundaries ARCHITECTURE.md draws, checked by importing modules in a clean interpreter.
+"""The boundaries docs/ARCHITECTURE.md draws, checked two ways.
 
-The engine must run on a server with no display: `segmentation/`, `viewer/io/` and the
-Qt-free half of `viewer/` never import Qt, and `spleenscope info` never loads torch.
+- By importing modules in a clean interpreter: the engine must run on a server with
+  no display, so `segmentation/`, `viewer/io/` and the Qt-free half of `viewer/` never
+  load Qt, and `spleenscope info` never loads torch (heavy imports sit inside functions).
+- On the static import graph, with the import-linter contracts in pyproject.toml
+  (`make lint` runs them too): they see every import statement, including those
+  inside functions, and name the module and line that breaks a rule.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -89,3 +95,38 @@ def test_info_command_does_not_load_torch_or_qt(tmp_path):
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert "HEAVY []" in out.stdout
+
+
+def _lint_imports() -> Path:
+    command = Path(sys.executable).with_name("lint-imports")
+    if not command.exists():
+        pytest.skip("import-linter is not installed: pip install -e '.[lint]'")
+    return command
+
+
+def _run_lint_imports(root: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(root))  # analyse the packages under root
+    return subprocess.run([str(_lint_imports())], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_import_contracts_hold():
+    done = _run_lint_imports(REPO)
+    assert done.returncode == 0 and "0 broken" in done.stdout, done.stdout[-4000:]
+
+
+def test_import_contracts_name_a_planted_violation(tmp_path):
+    """The contracts are not vacuous: a reader that imports torch and the window, and
+    an engine module that imports the CLI, are each reported by module and line."""
+    for package in ("viewer", "segmentation"):
+        shutil.copytree(REPO / package, tmp_path / package,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    (tmp_path / "viewer" / "io" / "planted.py").write_text(
+        "import torch\nfrom viewer.ui import app\n")
+    (tmp_path / "segmentation" / "planted.py").write_text("from viewer.cli import main\n")
+    done = _run_lint_imports(tmp_path)
+    assert done.returncode != 0
+    for line in ("viewer.io.planted -> torch (l.1)", "viewer.io.planted -> viewer.ui.app (l.2)",
+                 "segmentation.planted -> viewer.cli (l.1)"):
+        assert line in done.stdout, done.stdout[-4000:]
