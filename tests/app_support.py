@@ -1,4 +1,4 @@
-"""Shared set-up for the in-app segmentation / review / saving tests (issue 5).
+"""Shared set-up for the in-app segmentation / review / saving tests.
 
 Real widgets (the whole main window with its tools), real data (the sample CT
 series and its reference label), the bundled model. Every test gets its own

@@ -1,5 +1,5 @@
 # ruff: noqa: F811 (pytest fixtures imported from tests.app_support)
-"""Visual QA in the window (issue 5): a prediction and a reference from two files, no model.
+"""Visual QA in the window: a prediction and a reference from two files, no model.
 
 The prediction is the sample CT's reference spleen shifted 12 voxels to the
 patient's left and cut off above slice 15, so every kind of disagreement exists

@@ -1,5 +1,5 @@
 # ruff: noqa: F811 (pytest fixtures imported from tests.app_support)
-"""Saving in the window (issue 5): masks on the input's grid, never over the input,
+"""Saving in the window: masks on the input's grid, never over the input,
 DICOM SEG for DICOM input, reports without identifying values, the unsaved-mask
 prompt, and recovery copies after a crash.
 

@@ -1,5 +1,5 @@
 # ruff: noqa: F811 (pytest fixtures imported from tests.app_support)
-"""Segment in the window (issue 5): run, cancel half-way, worker errors, closing mid-work.
+"""Segment in the window: run, cancel half-way, worker errors, closing mid-work.
 
 Real window, the sample CT series, the bundled model on one CPU thread. A full run
 takes a few seconds; the tests that need the model's output share one run per test.

@@ -1,4 +1,4 @@
-"""The Qt-free core of issue 5: review pairs, overlay modes, reports, recovery copies.
+"""The Qt-free core of reviewing a prediction: review pairs, overlay modes, reports, recovery copies.
 
 Masks come from the analytic phantom (an ellipsoidal spleen on a 4 mm grid), so
 every expected number is either the engine's own (``segmentation.metrics``) or

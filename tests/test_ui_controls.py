@@ -1,4 +1,4 @@
-"""Controls issue 3 lists that the other window tests do not drive: Space + drag pan,
+"""Controls the other window tests do not drive: Space + drag pan,
 the MR window (no header window: automatic), crosshair hiding, keyboard maximize."""
 
 from __future__ import annotations

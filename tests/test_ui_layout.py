@@ -1,6 +1,6 @@
 """Window layout with every extension installed, the series picker, the dark theme.
 
-Issue 3 asks for a clean default layout at 1600 x 1000 and at 1280 x 800 with all
+A clean default layout is wanted at 1600 x 1000 and at 1280 x 800 with all
 docks the segmentation and training tools add; the series picker must show
 what ``viewer.io.dicom_series.SeriesInfo`` knows about each series.
 """
