@@ -68,9 +68,11 @@ def connect(address: str | None) -> bool:
     else:
         from viewer.batch.local_engine import available_cores
 
+        # A Ray started here serves this machine only: keep it on loopback.
         ray.init(
             num_cpus=available_cores(),
             include_dashboard=False,
+            _node_ip_address="127.0.0.1",
             logging_level=logging.WARNING,
             log_to_driver=False,
         )
