@@ -12,10 +12,7 @@ each given exactly the objects it uses (no tool looks another up on the window):
            │               ├─ SavingTool        (File > Save mask…, unsaved prompt)
            │               ├─ MaskEditTool      (Edit menu: brushes, undo)
            │               └─ TrainingTools     (Training menu)
-           ├─ SurveyTool      (File > Survey folder…: table of a data folder)
            ├─ PacsTool        (File > PACS…, Send segmentation to PACS)
-           ├─ WorklistTool    (File > Open batch results…, Worklist dock; opens
-           │                   studies through the ReviewTool)
            └─ (new tools go here)
 
 The built tools are kept in one :class:`Tools` record, ``window.tools``
@@ -81,9 +78,7 @@ if TYPE_CHECKING:  # only for the annotations: no import cycle, no import cost
     from viewer.ui.review_panel import ReviewTool
     from viewer.ui.saving import SavingTool
     from viewer.ui.segmentation_ui import SegmentationTool
-    from viewer.ui.survey_dialog import SurveyTool
     from viewer.ui.training_ui import TrainingTools
-    from viewer.ui.worklist_tool import WorklistTool
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +95,7 @@ class Tools:
     saving_tool: SavingTool | None = None
     edit_tool: MaskEditTool | None = None
     training_tools: TrainingTools | None = None
-    worklist_tool: WorklistTool | None = None
     pacs_tool: PacsTool | None = None
-    survey_tool: SurveyTool | None = None
     #: names of the tools that failed to build (shown in the status bar)
     failed: list[str] = field(default_factory=list)
 
@@ -119,7 +112,6 @@ def build_tools(shell: MainWindow) -> Tools:
             tools.failed.append(name)
             return None
 
-    tools.survey_tool = _optional("survey", _build_survey, shell)  # needs no mask session
     session = _optional("mask session", _build_session, shell)
     if session is None:
         return tools  # every tool below works on the session's masks
@@ -132,9 +124,6 @@ def build_tools(shell: MainWindow) -> Tools:
     tools.saving_tool = _optional("saving", _build_saving, shell, session)
     tools.edit_tool = _optional("mask editing", _build_editing, shell, session)
     tools.training_tools = _optional("training", _build_training, shell, session)
-    tools.worklist_tool = _optional(
-        "worklist", _build_worklist, shell, session, tools.review_tool
-    )
     tools.pacs_tool = _optional("PACS", _build_pacs, shell, session)
     _group_right_docks(shell, tools)
     return tools
@@ -191,24 +180,10 @@ def _build_training(shell: MainWindow, session: MaskSession) -> TrainingTools:
     return tools
 
 
-def _build_survey(shell: MainWindow) -> SurveyTool:
-    from viewer.ui.survey_dialog import SurveyTool
-
-    return SurveyTool(shell)
-
-
 def _build_pacs(shell: MainWindow, session: MaskSession) -> PacsTool:
     from viewer.ui.pacs_tool import PacsTool
 
     return PacsTool(shell, session)
-
-
-def _build_worklist(shell: MainWindow, session: MaskSession, review: ReviewTool) -> WorklistTool:
-    from viewer.ui.worklist_tool import WorklistTool
-
-    if review is None:
-        raise RuntimeError("the worklist opens studies through the review tool, which failed")
-    return WorklistTool(shell, session, review)
 
 
 def _group_right_docks(shell: MainWindow, tools: Tools) -> None:

@@ -1,0 +1,444 @@
+"""File > PACS…: search a PACS, expand studies to series, retrieve one series and open it.
+
+Every network call runs off the GUI thread (:class:`PacsJob`), so a slow archive or
+a list of hundreds of series never freezes the window: studies appear as the PACS
+sends them, a study's series are asked for when it is expanded, and a retrieve shows
+its progress with a Cancel button. Failures are one line in red under the list;
+nothing is retrieved to the open-able place until it is complete
+(:mod:`viewer.pacs.staging`). Patient names appear in this table and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from PyQt5.QtCore import Qt, QThread, pyqtSignal
+from PyQt5.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+)
+
+from viewer.errors import SpleenScopeError
+from viewer.ui.background import keep_alive
+
+log = logging.getLogger(__name__)
+
+STUDY_BATCH = 25  # studies handed to the table at a time while a search streams in
+SERIES_ROLE = Qt.UserRole + 1
+
+
+class PacsJob(QThread):
+    """One PACS call off the GUI thread; ``progress`` / ``batch`` / ``done`` / ``failed``
+    arrive on the GUI thread. ``function(job)`` may call ``job.report(n, total)`` and
+    ``job.send_batch(items)``; ``job.cancel_event`` is set by Cancel."""
+
+    progress = pyqtSignal(int, int)
+    batch = pyqtSignal(object)
+    done = pyqtSignal(object)
+    failed = pyqtSignal(str)
+
+    def __init__(self, function: Callable[[PacsJob], object]) -> None:
+        super().__init__()
+        self.function = function
+        self.cancel_event = threading.Event()
+
+    def report(self, done: int, total: int | None) -> None:
+        self.progress.emit(done, -1 if total is None else total)
+
+    def send_batch(self, items: list) -> None:
+        self.batch.emit(list(items))
+
+    def run(self) -> None:
+        try:
+            result = self.function(self)
+        except SpleenScopeError as error:
+            self.failed.emit(str(error))
+        except Exception as error:  # a bug must become a message, not a dead window
+            log.exception("PACS task failed")
+            self.failed.emit(f"{type(error).__name__}: {error}")
+        else:
+            self.done.emit(result)
+
+
+def ask_password_in_window(parent) -> Callable:
+    """A password prompt for :func:`viewer.pacs.credentials.password_for`, run on the
+    GUI thread before the job starts (Qt dialogs must not open from a worker)."""
+
+    def ask(node) -> str | None:
+        text, ok = QInputDialog.getText(
+            parent,
+            "PACS password",
+            f"Password for {node.username} at {node.label}:",
+            QLineEdit.Password,
+        )
+        return text if ok and text else None
+
+    return ask
+
+
+class PacsBrowser(QDialog):
+    """The browser. ``open_series(path, node_text, study_uid)`` is called on the GUI
+    thread once a retrieved series is complete."""
+
+    series_opened = pyqtSignal(str)
+
+    def __init__(self, parent, open_series: Callable[[Path, str, str], None]) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("PACS")
+        self.resize(980, 620)
+        self._open_series = open_series
+        self._jobs: set[PacsJob] = set()
+        self._retrieve_job: PacsJob | None = None
+        self._search_job: PacsJob | None = None
+        self._password: str | None = None
+        self._build()
+
+    # ------------------------------------------------------------------ widgets
+    def _build(self) -> None:
+        from viewer.pacs.nodes import saved_nodes
+
+        layout = QVBoxLayout(self)
+        node_row = QHBoxLayout()
+        self.node_box = QComboBox()
+        self.node_box.setEditable(True)
+        self.node_box.addItems(sorted(saved_nodes()))
+        self.node_box.setToolTip("a saved node's name, AET@host:port, or http(s)://host/dicom-web")
+        self.node_box.lineEdit().setPlaceholderText("AET@host:port or https://host/dicom-web")
+        self.node_box.setMinimumWidth(360)
+        self.insecure_box = QCheckBox("Accept self-signed certificate")
+        self.test_button = QPushButton("Test connection")
+        self.test_button.clicked.connect(self.test_connection)
+        node_row.addWidget(QLabel("Node:"))
+        node_row.addWidget(self.node_box, 1)
+        node_row.addWidget(self.insecure_box)
+        node_row.addWidget(self.test_button)
+        layout.addLayout(node_row)
+
+        form = QFormLayout()
+        self.patient_id = QLineEdit()
+        self.patient_name = QLineEdit()
+        self.patient_name.setPlaceholderText("wildcards * and ? allowed")
+        self.study_date = QLineEdit()
+        self.study_date.setPlaceholderText("YYYYMMDD or YYYYMMDD-YYYYMMDD")
+        self.modality = QLineEdit()
+        self.modality.setPlaceholderText("CT, MR, …")
+        self.accession = QLineEdit()
+        for label, field in (
+            ("Patient ID", self.patient_id),
+            ("Patient name", self.patient_name),
+            ("Study date", self.study_date),
+            ("Modality", self.modality),
+            ("Accession number", self.accession),
+        ):
+            form.addRow(label, field)
+            field.returnPressed.connect(self.search)
+        layout.addLayout(form)
+
+        search_row = QHBoxLayout()
+        self.search_button = QPushButton("Search")
+        self.search_button.setDefault(True)
+        self.search_button.clicked.connect(self.search)
+        search_row.addWidget(self.search_button)
+        search_row.addStretch(1)
+        layout.addLayout(search_row)
+
+        self.tree = QTreeWidget()
+        self.tree.setColumnCount(6)
+        self.tree.setHeaderLabels(
+            ["Patient / series", "Patient ID", "Date", "Description", "Modality", "Images"]
+        )
+        self.tree.header().setSectionResizeMode(0, QHeaderView.Interactive)
+        self.tree.setColumnWidth(0, 220)
+        self.tree.setUniformRowHeights(True)  # fast with hundreds of rows
+        self.tree.itemExpanded.connect(self._expand_study)
+        self.tree.itemSelectionChanged.connect(self._update_buttons)
+        self.tree.itemDoubleClicked.connect(lambda item, _col: self.retrieve())
+        layout.addWidget(self.tree, 1)
+
+        retrieve_row = QHBoxLayout()
+        self.method_box = QComboBox()
+        self.retrieve_button = QPushButton("Retrieve and open")
+        self.retrieve_button.clicked.connect(self.retrieve)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel_retrieve)
+        self.progress = QProgressBar()
+        self.progress.setFormat("%v / %m images")
+        retrieve_row.addWidget(QLabel("Method:"))
+        retrieve_row.addWidget(self.method_box)
+        retrieve_row.addWidget(self.retrieve_button)
+        retrieve_row.addWidget(self.cancel_button)
+        retrieve_row.addWidget(self.progress, 1)
+        layout.addLayout(retrieve_row)
+
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        layout.addWidget(self.status)
+        self.node_box.currentTextChanged.connect(self._node_changed)
+        self._node_changed(self.node_box.currentText())
+        self._set_retrieving(False)
+
+    def _say(self, text: str, error: bool = False) -> None:
+        # failures in red, never a reassuring colour; progress in the default colour
+        self.status.setStyleSheet("color: #c62828;" if error else "")
+        self.status.setText(text)
+
+    def _node_changed(self, text: str) -> None:
+        self._password = None
+        self.method_box.clear()
+        web = text.strip().lower().startswith(("http://", "https://"))
+        try:
+            from viewer.pacs.nodes import saved_nodes
+
+            node = saved_nodes().get(text.strip())
+            web = node.protocol == "dicomweb" if node is not None else web
+        except SpleenScopeError:
+            pass
+        self.method_box.addItems(["wado"] if web else ["get", "move"])
+
+    def _update_buttons(self) -> None:
+        busy = self._retrieve_job is not None
+        self.retrieve_button.setEnabled(not busy and self.selected_series() is not None)
+
+    def _set_retrieving(self, busy: bool) -> None:
+        self.cancel_button.setEnabled(busy)
+        self.progress.setVisible(busy)
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ client
+    def node(self):
+        from viewer.pacs.nodes import resolve_node
+
+        return resolve_node(
+            self.node_box.currentText().strip(), insecure=self.insecure_box.isChecked()
+        )
+
+    def _client_factory(self) -> Callable:
+        """Resolve the node and any password now, on the GUI thread; the job opens the
+        client with them."""
+        from viewer.pacs.client import open_client
+        from viewer.pacs.credentials import password_for
+
+        node = self.node()
+        if node.username and self._password is None:
+            self._password = password_for(node, ask_password_in_window(self))
+        password = self._password
+
+        def factory():
+            return open_client(node, ask_password=lambda _node: password)
+
+        return factory
+
+    def _start(self, function, done, failed=None, batch=None, progress=None) -> PacsJob | None:
+        try:
+            factory = self._client_factory()
+        except SpleenScopeError as error:
+            self._say(str(error), error=True)
+            return None
+        job = PacsJob(lambda job: function(job, factory))
+        job.done.connect(done)
+        job.failed.connect(failed or (lambda message: self._say(message, error=True)))
+        if batch is not None:
+            job.batch.connect(batch)
+        if progress is not None:
+            job.progress.connect(progress)
+        job.finished.connect(lambda: self._jobs.discard(job))
+        self._jobs.add(job)
+        keep_alive(job)
+        job.start()
+        return job
+
+    # ------------------------------------------------------------------ actions
+    def test_connection(self) -> None:
+        self._say("Testing the connection…")
+
+        def echo(job, factory):
+            with factory() as client:
+                client.echo()
+                return client.node.label
+
+        self._start(echo, lambda label: self._say(f"{label} answers."))
+
+    def query(self):
+        from viewer.pacs.records import StudyQuery
+
+        return StudyQuery(
+            patient_id=self.patient_id.text().strip(),
+            patient_name=self.patient_name.text().strip(),
+            study_date=self.study_date.text().strip(),
+            modality=self.modality.text().strip().upper(),
+            accession_number=self.accession.text().strip(),
+        )
+
+    def search(self) -> None:
+        try:
+            query = self.query()
+        except SpleenScopeError as error:
+            self._say(str(error), error=True)
+            return
+        if self._search_job is not None:
+            self._search_job.cancel_event.set()
+        self.tree.clear()
+        self._say("Searching…")
+
+        def find(job, factory):
+            count, pending = 0, []
+            with factory() as client:
+                for study in client.iter_studies(query):
+                    if job.cancel_event.is_set():
+                        break
+                    pending.append(study)
+                    count += 1
+                    if len(pending) >= STUDY_BATCH:
+                        job.send_batch(pending)
+                        pending = []
+            job.send_batch(pending)
+            return count
+
+        def finished(count) -> None:
+            self._say(f"{count} stud{'y' if count == 1 else 'ies'} found.")
+
+        self._search_job = self._start(find, finished, batch=self._add_studies)
+
+    def _add_studies(self, studies: list) -> None:
+        for study in studies:
+            item = QTreeWidgetItem(
+                [
+                    study.patient_name.replace("^", " ").strip() or "(no name)",
+                    study.patient_id,
+                    study.study_date,
+                    study.study_description,
+                    "/".join(study.modalities),
+                    "" if study.image_count is None else str(study.image_count),
+                ]
+            )
+            item.setData(0, Qt.UserRole, study.study_uid)
+            item.setChildIndicatorPolicy(QTreeWidgetItem.ShowIndicator)
+            self.tree.addTopLevelItem(item)
+
+    def _expand_study(self, item: QTreeWidgetItem) -> None:
+        if item.parent() is not None or item.childCount() or item.data(0, SERIES_ROLE):
+            return
+        item.setData(0, SERIES_ROLE, "asked")
+        study_uid = item.data(0, Qt.UserRole)
+        placeholder = QTreeWidgetItem(["Loading series…"])
+        item.addChild(placeholder)
+
+        def list_series(job, factory):
+            with factory() as client:
+                return client.find_series(study_uid)
+
+        def done(series: list) -> None:
+            item.removeChild(placeholder)
+            for entry in series:
+                child = QTreeWidgetItem(
+                    [
+                        f"Series {entry.series_number if entry.series_number is not None else '?'}",
+                        "",
+                        "",
+                        entry.series_description,
+                        entry.modality,
+                        "" if entry.image_count is None else str(entry.image_count),
+                    ]
+                )
+                child.setData(0, Qt.UserRole, (entry.study_uid, entry.series_uid))
+                item.addChild(child)
+            if not series:
+                item.addChild(QTreeWidgetItem(["(no series: the study has gone)"]))
+
+        def failed(message: str) -> None:
+            item.removeChild(placeholder)
+            item.setData(0, SERIES_ROLE, None)  # expanding again asks again
+            self._say(message, error=True)
+
+        self._start(list_series, done, failed)
+
+    def selected_series(self) -> tuple[str, str] | None:
+        items = self.tree.selectedItems()
+        if not items:
+            return None
+        data = items[0].data(0, Qt.UserRole)
+        return tuple(data) if isinstance(data, (tuple, list)) else None
+
+    def retrieve(self) -> None:
+        from viewer.pacs.staging import check_destination
+
+        chosen = self.selected_series()
+        if chosen is None or self._retrieve_job is not None:
+            return
+        study_uid, series_uid = chosen
+        destination = retrieve_folder()
+        node_text, method = self.node_box.currentText().strip(), self.method_box.currentText()
+        if (destination / series_uid).is_dir():  # complete: staging renames only then
+            self._say("Opening the copy retrieved before.")
+            self._open_series(destination / series_uid, node_text, study_uid)
+            return
+        try:
+            check_destination(destination / series_uid)
+        except SpleenScopeError as error:
+            self._say(str(error), error=True)
+            return
+
+        def fetch(job, factory):
+            with factory() as client:
+                return client.retrieve_series(
+                    study_uid,
+                    series_uid,
+                    destination,
+                    method=method,
+                    progress=job.report,
+                    cancelled=job.cancel_event.is_set,
+                )
+
+        def done(folder) -> None:
+            self._retrieve_job = None
+            self._set_retrieving(False)
+            self._say(f"Retrieved {sum(1 for _ in Path(folder).iterdir())} images; opening.")
+            self._open_series(Path(folder), node_text, study_uid)
+
+        def failed(message: str) -> None:
+            self._retrieve_job = None
+            self._set_retrieving(False)
+            self._say(message, error=True)
+
+        self.progress.setRange(0, 0)
+        self._say("Retrieving…")
+        self._retrieve_job = self._start(fetch, done, failed, progress=self._show_progress)
+        self._set_retrieving(self._retrieve_job is not None)
+
+    def _show_progress(self, done: int, total: int) -> None:
+        if total > 0:
+            self.progress.setRange(0, total)
+        self.progress.setValue(done)
+
+    def cancel_retrieve(self) -> None:
+        if self._retrieve_job is not None:
+            self._retrieve_job.cancel_event.set()
+            self._say("Cancelling…")
+
+    def is_busy(self) -> bool:
+        return bool(self._jobs)
+
+
+def retrieve_folder() -> Path:
+    """Where the browser puts retrieved series (one folder per Series Instance UID)."""
+    from segmentation.registry import base_dir
+
+    folder = base_dir() / "pacs"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
