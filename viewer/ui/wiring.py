@@ -13,6 +13,8 @@ each given exactly the objects it uses (no tool looks another up on the window):
            │               ├─ MaskEditTool      (Edit menu: brushes, undo)
            │               └─ TrainingTools     (Training menu)
            ├─ PacsTool        (File > PACS…, Send segmentation to PACS)
+           ├─ WorklistTool    (File > Open batch results…, Worklist dock; opens
+           │                   studies through the ReviewTool)
            └─ (new tools go here)
 
 The built tools are kept in one :class:`Tools` record, ``window.tools``
@@ -79,6 +81,7 @@ if TYPE_CHECKING:  # only for the annotations: no import cycle, no import cost
     from viewer.ui.saving import SavingTool
     from viewer.ui.segmentation_ui import SegmentationTool
     from viewer.ui.training_ui import TrainingTools
+    from viewer.ui.worklist_tool import WorklistTool
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +98,7 @@ class Tools:
     saving_tool: SavingTool | None = None
     edit_tool: MaskEditTool | None = None
     training_tools: TrainingTools | None = None
+    worklist_tool: WorklistTool | None = None
     pacs_tool: PacsTool | None = None
     #: names of the tools that failed to build (shown in the status bar)
     failed: list[str] = field(default_factory=list)
@@ -124,6 +128,9 @@ def build_tools(shell: MainWindow) -> Tools:
     tools.saving_tool = _optional("saving", _build_saving, shell, session)
     tools.edit_tool = _optional("mask editing", _build_editing, shell, session)
     tools.training_tools = _optional("training", _build_training, shell, session)
+    tools.worklist_tool = _optional(
+        "worklist", _build_worklist, shell, session, tools.review_tool
+    )
     tools.pacs_tool = _optional("PACS", _build_pacs, shell, session)
     _group_right_docks(shell, tools)
     return tools
@@ -184,6 +191,14 @@ def _build_pacs(shell: MainWindow, session: MaskSession) -> PacsTool:
     from viewer.ui.pacs_tool import PacsTool
 
     return PacsTool(shell, session)
+
+
+def _build_worklist(shell: MainWindow, session: MaskSession, review: ReviewTool) -> WorklistTool:
+    from viewer.ui.worklist_tool import WorklistTool
+
+    if review is None:
+        raise RuntimeError("the worklist opens studies through the review tool, which failed")
+    return WorklistTool(shell, session, review)
 
 
 def _group_right_docks(shell: MainWindow, tools: Tools) -> None:

@@ -1,0 +1,89 @@
+"""The worklist table's Qt model: a thin view over :class:`viewer.worklist.Worklist` rows.
+
+Colours follow the verdict and never reassure wrongly: green only for ``ok`` with a
+spleen found, red for ``failed`` and run errors, amber for ``check``, grey for results
+nobody checked.
+"""
+
+from __future__ import annotations
+
+from PyQt5.QtCore import QAbstractTableModel, Qt
+from PyQt5.QtGui import QColor
+
+from viewer.worklist import WorklistRow
+
+COLUMNS = ("study", "verdict", "volume mL", "range mL", "Dice", "decision", "comment")
+VERDICT_COLOURS = {
+    "ok": "#2e7d32",
+    "check": "#b26a00",
+    "failed": "#c62828",
+    "error": "#c62828",
+    "unchecked": "#6b7480",
+}
+
+
+def verdict_colour(row: WorklistRow) -> str:
+    if row.verdict == "ok" and not (row.volume_ml or 0) > 0:
+        return VERDICT_COLOURS["unchecked"]  # "ok" on an empty mask must not look fine
+    return VERDICT_COLOURS.get(row.verdict, VERDICT_COLOURS["unchecked"])
+
+
+def _number(value: float | None, digits: int) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def cell_text(row: WorklistRow, column: int) -> str:
+    name = COLUMNS[column]
+    if name == "study":
+        return row.study
+    if name == "verdict":
+        return row.verdict
+    if name == "volume mL":
+        return _number(row.volume_ml, 1)
+    if name == "range mL":
+        low, high = row.values.get("volume_ml_low"), row.values.get("volume_ml_high")
+        return f"{float(low):.0f}-{float(high):.0f}" if low and high else ""
+    if name == "Dice":
+        return _number(row.dice, 3)
+    if name == "decision":
+        return row.decision or ""
+    return row.comment or row.values.get("reasons", "") or row.values.get("error", "")
+
+
+class WorklistTableModel(QAbstractTableModel):
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.rows: list[WorklistRow] = []
+
+    def set_rows(self, rows: list[WorklistRow]) -> None:
+        self.beginResetModel()
+        self.rows = list(rows)
+        self.endResetModel()
+
+    def row_changed(self, study: str) -> None:
+        for index, row in enumerate(self.rows):
+            if row.study == study:
+                self.dataChanged.emit(self.index(index, 0), self.index(index, len(COLUMNS) - 1))
+
+    def rowCount(self, parent=None) -> int:  # noqa: N802 (Qt's name)
+        return 0 if parent is not None and parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent=None) -> int:  # noqa: N802
+        return 0 if parent is not None and parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.DisplayRole):  # noqa: N802
+        if role == Qt.DisplayRole and orientation == Qt.Horizontal:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index, role=Qt.DisplayRole):
+        if not index.isValid():
+            return None
+        row = self.rows[index.row()]
+        if role == Qt.DisplayRole:
+            return cell_text(row, index.column())
+        if role == Qt.ForegroundRole and COLUMNS[index.column()] == "verdict":
+            return QColor(verdict_colour(row))
+        if role == Qt.ToolTipRole:
+            return row.values.get("reasons") or row.values.get("error") or None
+        return None
