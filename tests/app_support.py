@@ -101,7 +101,7 @@ def make_window(qtbot, tmp_path: Path, register: bool = True) -> MainWindow:
 def window(qtbot, tmp_path, answers):
     win = make_window(qtbot, tmp_path)
     yield win
-    tool = getattr(win, "segmentation_tool", None)
+    tool = win.tools.segmentation_tool
     if tool is not None and tool.is_running():
         tool.cancel()
     win.tools.mask_session.discard()  # nothing left to ask about at teardown

@@ -381,11 +381,35 @@ def test_opening_another_volume_with_edited_file_mask_discard_loses_them(
     assert window.tools.edit_tool.unsaved_file_masks() == []
 
 
+def test_a_file_that_fails_to_open_keeps_the_edited_mask_unsaved(
+    qtbot, file_mask, answers, tmp_path
+):
+    """Discard is the answer ready, but the new file is broken: nothing is asked,
+    the edited mask stays on screen and unsaved, and Quit still asks about it."""
+    window, layer, _mask_file, _, painted = file_mask
+    answers.question = QMessageBox.Discard
+    broken = tmp_path / "broken.nii.gz"
+    broken.write_bytes(b"not a NIfTI file")
+    volume = window.volume
+    with qtbot.waitSignal(window.load_failed, timeout=30000):
+        assert window.open_path(broken)
+    assert answers.questions == []
+    assert window.volume is volume and window.overlays.get(layer.name) is layer
+    assert layer.labels[painted] == 1
+    assert window.tools.edit_tool.unsaved_file_masks() != []
+    answers.question = QMessageBox.Cancel
+    assert not window.close()  # Quit still asks about the unsaved edits
+    assert [title for title, _ in answers.questions] == ["Unsaved mask edits"]
+
+
 def test_edited_file_mask_cancel_keeps_window_and_edits_and_undo_makes_it_clean(
         qtbot, file_mask, answers, ct_reference):
     window, layer, mask_file, _, painted = file_mask
     answers.question = QMessageBox.Cancel
-    assert not window.open_path(sample_path("ct_spleen_dicom"))
+    volume = window.volume
+    assert window.open_path(sample_path("ct_spleen_dicom"))  # asked once it has loaded
+    qtbot.waitUntil(lambda: not window.is_loading() and len(answers.questions) == 1, timeout=60000)
+    assert window.volume is volume and layer.name in window.overlays
     assert not window.close()
     assert window.isVisible() and layer.labels[painted] == 1
     assert len(answers.questions) == 2 and answers.save_dialogs == []

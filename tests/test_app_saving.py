@@ -167,8 +167,9 @@ def test_unsaved_prompt_on_open_another_and_on_rerun(qtbot, window, answers, ct_
     answers.question = QMessageBox.Cancel
     assert not tool.start()  # re-run: Cancel keeps the mask, nothing runs
     assert not tool.is_running() and session.dirty
-    assert not window.open_path(str(path))  # open another: Cancel keeps everything
-    assert window.volume is ct_volume
+    assert window.open_path(str(path))  # open another: asked once it has loaded
+    qtbot.waitUntil(lambda: not window.is_loading() and len(answers.questions) == 2, timeout=60000)
+    assert window.volume is ct_volume  # Cancel keeps everything
     np.testing.assert_array_equal(session.prediction, ct_reference)
     assert [title for title, _ in answers.questions] == ["Unsaved spleen mask"] * 2
 

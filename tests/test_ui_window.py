@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
@@ -287,10 +288,26 @@ def test_load_in_worker_recent_files_and_errors(qtbot, window, tmp_path):
     assert window.volume is not None  # the previous volume stays
 
 
-def test_close_guard_blocks_replacing_the_volume(window, phantom):
-    window.set_volume(phantom.volume())
-    window.add_close_guard(lambda: False)
-    assert window.open_path("/nonexistent") is False
+def test_close_guard_blocks_replacing_the_volume(qtbot, window, phantom, tmp_path):
+    shown = phantom.volume()
+    window.set_volume(shown)
+    asked = []
+
+    def refuse() -> bool:
+        asked.append(True)
+        return False
+
+    window.add_close_guard(refuse)
+    other = tmp_path / "other.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((8, 8, 8), np.int16), np.eye(4)), other)
+    assert window.open_path(other)
+    qtbot.waitUntil(lambda: not window.is_loading() and bool(asked), timeout=20000)
+    assert window.volume is shown  # the guard said no: the open volume stays
+
+    asked.clear()  # a file that fails to open never asks and changes nothing
+    with qtbot.waitSignal(window.load_failed, timeout=10000):
+        window.open_path(tmp_path / "missing.nii.gz")
+    assert asked == [] and window.volume is shown
 
 
 def test_drop_a_file_opens_it(qtbot, window):

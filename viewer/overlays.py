@@ -122,6 +122,17 @@ def present_labels(labels: np.ndarray) -> list[int]:
     return [int(v) for v in np.nonzero(counts)[0] if v != 0]
 
 
+def label_volumes_ml(labels: np.ndarray, voxel_mm3: float) -> dict[int, float]:
+    """Each non-zero label's volume in mL (voxel count x voxel volume), in label order."""
+    if not labels.size:
+        return {}
+    if labels.dtype == bool or int(labels.max()) <= 1:  # binary masks (most): no int64 copy
+        count = int(np.count_nonzero(labels))
+        return {1: count * voxel_mm3 / 1000.0} if count else {}
+    counts = np.bincount(labels.reshape(-1).astype(np.int64, copy=False))
+    return {int(v): int(counts[v]) * voxel_mm3 / 1000.0 for v in np.nonzero(counts)[0] if v}
+
+
 def as_label_array(array: np.ndarray) -> np.ndarray:
     """Integer labels as uint8 (or uint16 when needed); floats are rounded."""
     if array.dtype.kind == "f":

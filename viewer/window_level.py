@@ -97,8 +97,9 @@ def drag_window(
 ) -> tuple[float, float]:
     """New window after a mouse drag of (dx, dy) screen pixels.
 
-    Right increases the width, down raises the center (as in most PACS viewers).
-    One pixel changes them by ``value_span / 1000`` (about 3 HU for CT).
+    Right widens the window; down lowers the level, so the picture gets brighter
+    (what Help > Shortcuts and the README say). One pixel changes them by
+    ``value_span / 1000`` (about 3 HU for CT).
     """
     per_pixel = max(value_span, 1.0) / 1000.0
-    return (center + dy * per_pixel, max(width + dx * per_pixel * 2.0, MIN_WIDTH))
+    return (center - dy * per_pixel, max(width + dx * per_pixel * 2.0, MIN_WIDTH))

@@ -16,6 +16,9 @@ from viewer.errors import SpleenScopeError
 
 log = logging.getLogger(__name__)
 
+#: the window size of a ``--screenshot`` when no ``--size`` is given
+SCREENSHOT_SIZE = "1600x1000"
+
 
 def parse_cursor(text: str) -> tuple[float, float, float]:
     """``"X,Y,Z"`` in RAS mm."""
@@ -50,7 +53,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--phantom", action="store_true", help="open the synthetic phantom")
     p.add_argument("--series", type=int, help="series number (0-based) when a folder holds several")
     p.add_argument("--layout", choices=("2x2", "1x3"), default="2x2", help="view layout")
-    p.add_argument("--size", default="1600x1000", help="window size WIDTHxHEIGHT")
+    p.add_argument("--size", help="window size WIDTHxHEIGHT (default: last time's size, "
+                                  f"else 90 %% of the screen; {SCREENSHOT_SIZE} for --screenshot)")
     p.add_argument("--neurological", action="store_true",
                    help="patient left on the screen's left (default: radiological)")
     p.add_argument("--segment", action="store_true",
@@ -76,7 +80,7 @@ def _validate(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     _validate(args)
     cursor = parse_cursor(args.cursor) if args.cursor else None
-    width, height = parse_size(args.size)
+    size = parse_size(args.size or SCREENSHOT_SIZE) if (args.size or args.screenshot) else None
     started = time.perf_counter()
 
     from PyQt5.QtCore import QTimer
@@ -90,7 +94,10 @@ def run(args: argparse.Namespace) -> int:
     window.set_layout_mode(args.layout)
     if args.neurological:
         window.act_radiological.setChecked(False)
-    window.resize(width, height)
+    if size is not None:
+        window.resize(*size)
+    else:
+        window.place_on_screen()
     window.show()
     outcome = {"rc": 0}
 

@@ -823,6 +823,11 @@ class MaskEditTool(QObject):
         self.act_fill.setEnabled(has)
         self.panel.fill_button.setEnabled(has)
         self.act_new.setEnabled(self.window.volume is not None)
+        # nothing open, nothing to paint on: the brushes are off and greyed
+        if self.window.volume is None:
+            self.set_tool(None)
+        for brush in (self.act_paint, self.act_erase):
+            brush.setEnabled(self.window.volume is not None)
         self.act_save_file_mask.setEnabled(has and target is not None
                                            and target.layer_name is not None)
         self.panel.new_mask_button.setEnabled(self.window.volume is not None)

@@ -8,10 +8,11 @@ Public API (the tools built in :mod:`viewer.ui.wiring` code against it, and only
   ``remove_overlay(name)``, ``refresh_overlays()``, ``open_mask(path)``.
 - ``set_cursor_world(xyz)``, ``cursor_world()``, ``go_to_slice(view, index)``.
 - ``add_dock(widget, title, area)``, ``menu(title)``, ``add_file_action(action)``,
+  ``ask_open_file(caption, filters)`` (an Open dialog that starts where the user was),
   ``.toolbar``.
 - ``invalidate_overlay_renderers(names)``: drop cached outlines after an in-place edit.
 - ``.tools``: the :class:`~viewer.ui.wiring.Tools` the window was built with.
-- ``add_close_guard(callable)``, ``save_screenshot(path)``.
+- ``add_close_guard(callable)``, ``save_screenshot(path)``, ``place_on_screen()``.
 - ``add_drag_tool(action)``: a checkable action that takes the plain left drag
   (ruler, paint, erase); switching one on switches the others off.
 - ``mask_sources``: layer name -> the file ``open_mask`` read it from.
@@ -55,10 +56,12 @@ from viewer.overlays import (
     OverlayStack,
     colors_for_names,
     guess_label_names,
+    label_volumes_ml,
     load_mask_for_volume,
     present_labels,
 )
 from viewer.slicing import VIEW_NAMES
+from viewer.ui import window_placement
 from viewer.ui.dialogs import SeriesPickerDialog, ShortcutsDialog
 from viewer.ui.histogram_panel import HistogramPanel
 from viewer.ui.info_panel import InfoPanel
@@ -119,9 +122,12 @@ class MainWindow(QMainWindow):
         #: When true (CLI --screenshot), problems are reported by signal, never by dialogs.
         self.headless = False
         self._renderers: dict[str, LayerRenderer] = {}
-        self._present: dict[str, list[int]] = {}
+        #: layer name -> {label present: volume in mL} (legend, label names)
+        self._label_volumes: dict[str, dict[int, float]] = {}
         self._close_guards: list[Callable[[], bool]] = []
         self._worker: LoadWorker | None = None
+        self._check_guards = True  # the running load asks the close guards
+        self._pending_load: tuple | None = None  # (path, series, check_guards)
         self._value_unit = ""
         self._value_span = 1000.0
         self._hovering = False
@@ -258,6 +264,15 @@ class MainWindow(QMainWindow):
         open from PACS, import images, ...)."""
         self._file_menu.insertAction(self._file_tools_end, action)
 
+    def ask_open_file(self, caption: str, filters: str) -> str:
+        """An Open dialog that starts where the user last was (not the program's
+        folder); the chosen path ("" when cancelled)."""
+        path, _ = QFileDialog.getOpenFileName(self, caption, self.recent.start_folder(),
+                                              filters)
+        if path:
+            self.recent.remember_folder(path)
+        return path
+
     def add_close_guard(self, guard: Callable[[], bool]) -> None:
         """``guard()`` runs before the window closes or another volume replaces this
         one; returning False cancels (e.g. after an unsaved-mask prompt)."""
@@ -274,20 +289,23 @@ class MainWindow(QMainWindow):
     def open_path(self, path, series: int | None = None, check_guards: bool = True) -> bool:
         """Load a file, folder or list of DICOM files in a worker thread.
 
-        Returns False when a close guard refused or a load is already running.
-        ``volume_changed`` fires when the volume is shown; ``load_failed`` on errors.
+        Returns False when a load is already running. The close guards (unsaved
+        edits: Save / Discard / Cancel) are asked once the new volume has loaded,
+        just before it replaces the open one, so a file that fails to open changes
+        nothing the user had. ``volume_changed`` fires when the volume is shown;
+        ``load_failed`` on errors.
         """
         if self._worker is not None and self._worker.isRunning():
             self.statusBar().showMessage("Still loading the previous input…", 3000)
             return False
-        if check_guards and self.volume is not None and not self._guards_allow():
-            return False
         worker = LoadWorker(path, series=series, parent=self)
         worker.progress.connect(self._load_progress)
-        worker.loaded.connect(lambda volume, p=path: self._loaded(p, volume))
+        worker.loaded.connect(
+            lambda volume, p=path, ask=check_guards: self._loaded(p, volume, ask))
         worker.failed.connect(lambda error, p=path: self._load_error(p, error))
         worker.finished.connect(self._load_finished)
         self._worker = worker
+        self._check_guards = check_guards
         self.progress_bar.setRange(0, 0)
         self.progress_bar.show()
         name = Path(path[0]).parent.name if isinstance(path, (list, tuple)) else Path(path).name
@@ -304,7 +322,7 @@ class MainWindow(QMainWindow):
         self.overlays.clear()
         self.mask_sources.clear()
         self._renderers.clear()
-        self._present.clear()
+        self._label_volumes.clear()
         self.notices = []
         if volume is None:
             self.state = None
@@ -352,15 +370,18 @@ class MainWindow(QMainWindow):
         self.overlays.add(layer)
         self.mask_sources.pop(layer.name, None)  # open_mask records it again
         self._renderers[layer.name] = LayerRenderer(layer)
-        self._present[layer.name] = present_labels(layer.labels)
+        self._label_volumes[layer.name] = self._measure_labels(layer.labels)
         self._sync_overlays()
 
     def remove_overlay(self, name: str) -> None:
         self.overlays.remove(name)
         self.mask_sources.pop(name, None)
         self._renderers.pop(name, None)
-        self._present.pop(name, None)
+        self._label_volumes.pop(name, None)
         self._sync_overlays()
+
+    def _measure_labels(self, labels: np.ndarray) -> dict[int, float]:
+        return label_volumes_ml(labels, self.volume.voxel_volume_mm3)
 
     def invalidate_overlay_renderers(self, names) -> bool:
         """Drop the cached outlines of the layers ``names`` after their labels were
@@ -380,7 +401,7 @@ class MainWindow(QMainWindow):
             renderer.invalidate()
             layer = self.overlays.get(name)
             if layer is not None:
-                self._present[name] = present_labels(layer.labels)
+                self._label_volumes[name] = self._measure_labels(layer.labels)
         self._sync_overlays()
 
     def open_mask(self, path: str | Path, name: str | None = None) -> OverlayLayer:
@@ -414,7 +435,7 @@ class MainWindow(QMainWindow):
         pairs = [(layer, self._renderers[layer.name]) for layer in self.overlays]
         for view in self.views.values():
             view.set_overlays(pairs)
-        self.overlay_panel.set_stack(self.overlays, self._present)
+        self.overlay_panel.set_stack(self.overlays, self._label_volumes)
         self._show_cursor_readout()
         self.overlays_changed.emit()
 
@@ -426,7 +447,7 @@ class MainWindow(QMainWindow):
     def set_overlays_visible(self, visible: bool) -> None:
         for layer in self.overlays:
             layer.visible = visible
-        self.overlay_panel.set_stack(self.overlays, self._present)
+        self.overlay_panel.set_stack(self.overlays, self._label_volumes)
         self._overlay_settings_changed()
 
     def toggle_overlays(self) -> None:
@@ -437,7 +458,7 @@ class MainWindow(QMainWindow):
         mode = "fill" if layers and all(la.mode == "outline" for la in layers) else "outline"
         for layer in layers:
             layer.mode = mode
-        self.overlay_panel.set_stack(self.overlays, self._present)
+        self.overlay_panel.set_stack(self.overlays, self._label_volumes)
         self._overlay_settings_changed()
 
     # ------------------------------------------------------------------ cursor
@@ -544,10 +565,15 @@ class MainWindow(QMainWindow):
             self.set_layout_mode(self.layout_mode)
             return
         view_name = view_name or self.active_view
-        for name, view in self.views.items():
-            view.setVisible(name == view_name)
-        if self.layout_mode == "2x2":
-            self.image_panel.setVisible(False)
+        # the chosen view alone in the grid, in one cell that takes all the room
+        # (hiding the others left it in its quarter, the rest of the canvas grey)
+        for widget in (*self.views.values(), self.image_panel):
+            self.grid.removeWidget(widget)
+            widget.setVisible(widget is self.views[view_name])
+        for index in range(3):
+            self.grid.setRowStretch(index, 1 if index == 0 else 0)
+            self.grid.setColumnStretch(index, 1 if index == 0 else 0)
+        self.grid.addWidget(self.views[view_name], 0, 0)
         self.maximized_view = view_name
 
     def set_measure_mode(self, on: bool) -> None:
@@ -606,7 +632,12 @@ class MainWindow(QMainWindow):
             self.progress_bar.setRange(0, total)
             self.progress_bar.setValue(done)
 
-    def _loaded(self, path, volume: Volume) -> None:
+    def _loaded(self, path, volume: Volume, check_guards: bool = True) -> None:
+        if check_guards and self.volume is not None and not self._guards_allow():
+            self.status_text.setText("")
+            self.statusBar().showMessage(
+                f"Kept the open volume; {Path(str(path)).name} was not opened", 8000)
+            return
         self.set_volume(volume)
         if not isinstance(path, (list, tuple)):
             self.recent.add(path)
@@ -620,7 +651,7 @@ class MainWindow(QMainWindow):
             if dialog.exec_() == SeriesPickerDialog.Accepted:
                 chosen = dialog.chosen_index()
                 # the worker is still finishing; start the next load after it ends
-                self._pending_load = (path, chosen)
+                self._pending_load = (path, chosen, self._check_guards)
                 return
             return
         self.show_error(str(error))
@@ -628,10 +659,9 @@ class MainWindow(QMainWindow):
 
     def _load_finished(self) -> None:
         self.progress_bar.hide()
-        pending = getattr(self, "_pending_load", None)
-        self._pending_load = None
+        pending, self._pending_load = self._pending_load, None
         if pending is not None:
-            self.open_path(pending[0], series=pending[1], check_guards=False)
+            self.open_path(pending[0], series=pending[1], check_guards=pending[2])
 
     def show_error(self, message: str, title: str = "Could not open") -> None:
         """A dialog that does not block the event loop (the window stays usable)."""
@@ -677,7 +707,16 @@ class MainWindow(QMainWindow):
             return
         if self._worker is not None and self._worker.isRunning():
             self._worker.wait(10000)
+        if not self.headless:
+            window_placement.remember(self, self.recent.settings)
         super().closeEvent(event)
+
+    def place_on_screen(self) -> None:
+        """Open at the size and dock layout of last time when they fit this screen,
+        else at most 90 % of it (see :mod:`viewer.ui.window_placement`)."""
+        if window_placement.place_on_screen(self, self.recent.settings):
+            self._docks_sized = True  # the user's own dock sizes, not the defaults
+        self.set_layout_mode(self.layout_mode)  # the image panel's place follows the layout
 
     # ----------------------------------------------------------- menus etc.
     def _action(self, text: str, slot, shortcut: str | None = None, checkable: bool = False,
@@ -828,20 +867,22 @@ class MainWindow(QMainWindow):
             self.recent_menu.addAction("Clear list").triggered.connect(self.recent.clear)
 
     def _open_file_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open image", "", FILE_FILTER)
+        path = self.ask_open_file("Open image", FILE_FILTER)
         if path:
             self.open_path(path)
 
     def _open_folder_dialog(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Open DICOM folder")
+        path = QFileDialog.getExistingDirectory(self, "Open DICOM folder",
+                                                self.recent.start_folder())
         if path:
+            self.recent.remember_folder(path)
             self.open_path(path)
 
     def _open_mask_dialog(self) -> None:
         if self.volume is None:
             self.show_error("Open an image first, then its mask.", "No image")
             return
-        path, _ = QFileDialog.getOpenFileName(self, "Open mask", "", MASK_FILTER)
+        path = self.ask_open_file("Open mask", MASK_FILTER)
         if path:
             self._open_mask_reporting(path)
 

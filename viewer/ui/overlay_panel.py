@@ -21,14 +21,17 @@ from viewer.overlays import OverlayLayer, OverlayStack
 MAX_LEGEND_ROWS = 40
 
 
-def legend_html(layer: OverlayLayer, present: list[int]) -> str:
+def legend_html(layer: OverlayLayer, volumes_ml: dict[int, float]) -> str:
+    """One row per label present: swatch, value, name and its volume in mL."""
     rows = []
+    present = list(volumes_ml)
     for label in present[:MAX_LEGEND_ROWS]:
         r, g, b = layer.colors.get(label, (255, 255, 255))
         rows.append(
             f"<tr><td><span style='background: rgb({r},{g},{b}); color: rgb({r},{g},{b})'>"
             f"&nbsp;■■&nbsp;</span></td><td>{label}</td>"
-            f"<td>{html.escape(layer.name_of(label))}</td></tr>"
+            f"<td>{html.escape(layer.name_of(label))}</td>"
+            f"<td align='right'>&nbsp;{volumes_ml[label]:.1f} mL</td></tr>"
         )
     more = len(present) - MAX_LEGEND_ROWS
     tail = f"<div>… and {more} more labels</div>" if more > 0 else ""
@@ -43,7 +46,8 @@ class OverlayPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.stack: OverlayStack | None = None
-        self._present: dict[str, list[int]] = {}
+        #: layer name -> {label: volume in mL} of the labels present
+        self._volumes: dict[str, dict[int, float]] = {}
         self.layer_list = QListWidget()
         self.layer_list.setObjectName("overlay_list")
         self.layer_list.setMaximumHeight(70)
@@ -88,10 +92,11 @@ class OverlayPanel(QWidget):
                 caption.setVisible(enabled)
         self.empty.setVisible(not enabled)
 
-    def set_stack(self, stack: OverlayStack, present: dict[str, list[int]]) -> None:
-        """Rebuild the list from ``stack``; ``present`` holds each layer's labels."""
+    def set_stack(self, stack: OverlayStack, volumes: dict[str, dict[int, float]]) -> None:
+        """Rebuild the list from ``stack``; ``volumes`` holds each layer's labels
+        present with their volume in mL."""
         self.stack = stack
-        self._present = present
+        self._volumes = volumes
         current = self.selected_name()
         self.layer_list.blockSignals(True)
         self.layer_list.clear()
@@ -124,7 +129,7 @@ class OverlayPanel(QWidget):
         self.opacity.setValue(int(round(layer.opacity * 100)))
         self.opacity.blockSignals(False)
         self.mode.setCurrentIndex(self.mode.findData(layer.mode))
-        self.legend.setText(legend_html(layer, self._present.get(layer.name, [])))
+        self.legend.setText(legend_html(layer, self._volumes.get(layer.name, {})))
 
     def _visibility_edited(self, item: QListWidgetItem) -> None:
         layer = self.stack.get(item.text()) if self.stack is not None else None

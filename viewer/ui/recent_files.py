@@ -9,6 +9,7 @@ from PyQt5.QtCore import QSettings
 ORGANIZATION = "SpleenScope"
 APPLICATION = "SpleenScope"
 KEY = "recent_files"
+FOLDER_KEY = "last_folder"
 MAX_RECENT = 10
 
 
@@ -34,4 +35,22 @@ class RecentFiles:
 
     def clear(self) -> None:
         self.settings.setValue(KEY, [])
+        self.settings.sync()
+
+    def start_folder(self) -> str:
+        """Where a file dialog opens: the folder last chosen in one, else that of
+        the most recent file, else the user's home (never the program's folder)."""
+        remembered = self.settings.value(FOLDER_KEY, "")
+        candidates = [str(remembered)] if remembered else []
+        candidates += [str(Path(p).parent) for p in self.paths()]
+        for folder in candidates:
+            if folder and Path(folder).is_dir():
+                return folder
+        return str(Path.home())
+
+    def remember_folder(self, chosen: str | Path) -> None:
+        """Remember the folder of a path the user just chose in a dialog."""
+        chosen = Path(chosen)
+        folder = chosen if chosen.is_dir() else chosen.parent
+        self.settings.setValue(FOLDER_KEY, str(folder.resolve()))
         self.settings.sync()

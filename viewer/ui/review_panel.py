@@ -21,7 +21,6 @@ from PyQt5.QtWidgets import (
     QAction,
     QActionGroup,
     QComboBox,
-    QFileDialog,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -162,6 +161,8 @@ class ReviewPanel(QWidget):
         self.plot.setYRange(0.0, 1.02, padding=0)
         self.plot.setLabel("left", "Dice")
         self.plot.setLabel("bottom", "slice")
+        for side in ("left", "bottom"):  # slice numbers and Dice never get an SI scale
+            self.plot.getAxis(side).enableAutoSIPrefix(False)
         self.plot.showGrid(x=False, y=True, alpha=0.25)
         self.curve = pg.PlotDataItem(pen=pg.mkPen((120, 170, 220), width=1))
         self.points = pg.ScatterPlotItem(size=8, pen=pg.mkPen(None),
@@ -188,14 +189,16 @@ class ReviewPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.setSpacing(4)
+        # the actions first (load, open, next worst slice), so a short dock or a
+        # 1280 x 800 screen still shows them; the plot takes what is left
         layout.addLayout(buttons)
+        layout.addWidget(self.next_button)
+        layout.addWidget(self.worst_label)
         layout.addWidget(self.status)
         layout.addLayout(grid)
         layout.addLayout(mode_row)
         layout.addWidget(self.legend)
         layout.addWidget(self.plot, 1)
-        layout.addWidget(self.next_button)
-        layout.addWidget(self.worst_label)
 
     def _points_clicked(self, _item, points, *_args) -> None:
         if len(points):
@@ -215,11 +218,18 @@ class ReviewPanel(QWidget):
         pct = "" if math.isnan(e.volume_diff_pct) else f" ({e.volume_diff_pct:+.1f} %)"
         self.values["vol_diff"].setText(f"{e.volume_diff_ml:+.1f} mL{pct}")
 
-    def show_slice_dice(self, dice: np.ndarray | None, axis_name: str = "") -> None:
+    def show_slice_dice(self, dice: np.ndarray | None, axis_name: str = "",
+                        n_slices: int = 0) -> None:
+        """Plot per-slice Dice along ``axis_name``; ``None`` empties the plot and sets
+        its range to the open volume's ``n_slices`` (none: 0..1), never the last one's."""
+        self.plot.setLabel("bottom", f"{axis_name} slice" if axis_name else "slice")
         if dice is None:
             self.curve.setData([], [])
             self.points.setData([], [])
+            self.current_line.setVisible(n_slices > 0)
+            self.plot.setXRange(-0.5, max(n_slices - 0.5, 0.5), padding=0.02)
             return
+        self.current_line.setVisible(True)
         index = np.arange(len(dice))
         keep = ~np.isnan(dice)
         self.curve.setData(index[keep], dice[keep], connect="finite")
@@ -227,7 +237,6 @@ class ReviewPanel(QWidget):
         self.points.setData(x=index[keep], y=dice[keep], brush=brushes,
                             data=index[keep])
         self.plot.setXRange(-0.5, max(len(dice) - 0.5, 0.5), padding=0.02)
-        self.plot.setLabel("bottom", f"{axis_name} slice" if axis_name else "slice")
 
     def set_mode(self, mode: str) -> None:
         self.mode.blockSignals(True)
@@ -269,6 +278,7 @@ class ReviewTool(QObject):
         session.prediction_changed.connect(self._masks_changed)
         session.reference_changed.connect(self._masks_changed)
         window.cursor_moved.connect(lambda _xyz: self._show_current_slice())
+        window.volume_changed.connect(lambda _volume: self._show_plot())
         for name, view in window.views.items():
             view.activated.connect(lambda _n=None, name=name: self._view_activated(name))
         self._masks_changed()
@@ -305,16 +315,14 @@ class ReviewTool(QObject):
     def _reference_dialog(self) -> None:
         if self._needs_volume():
             return
-        path, _ = QFileDialog.getOpenFileName(self.window, "Load reference mask", "",
-                                              MASK_FILTER)
+        path = self.window.ask_open_file("Load reference mask", MASK_FILTER)
         if path:
             self.load_reference(path)
 
     def _prediction_dialog(self) -> None:
         if self._needs_volume():
             return
-        path, _ = QFileDialog.getOpenFileName(self.window, "Open prediction mask", "",
-                                              MASK_FILTER)
+        path = self.window.ask_open_file("Open prediction mask", MASK_FILTER)
         if path:
             self.load_prediction(path)
 
@@ -410,8 +418,10 @@ class ReviewTool(QObject):
     def _show_plot(self) -> None:
         pair = self.session.pair
         view = self.active_view()
+        state = self.window.state
+        n_slices = state.geometry(view).n_slices if state is not None else 0
         self.panel.show_slice_dice(None if pair is None else pair.slice_dice(SLICE_AXIS[view]),
-                                   view)
+                                   view, n_slices)
         self._show_current_slice()
 
     # ----------------------------------------------------------------- events

@@ -13,7 +13,15 @@ import logging
 import numpy as np
 import pyqtgraph as pg
 from PyQt5.QtCore import QEvent, QRectF, Qt, pyqtSignal
-from PyQt5.QtWidgets import QFrame, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+from PyQt5.QtWidgets import (
+    QFrame,
+    QGraphicsView,
+    QHBoxLayout,
+    QLabel,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
 
 from viewer.grid import POSITION_AXIS_NAME
 from viewer.measure import Ruler, format_length
@@ -46,6 +54,11 @@ class _Canvas(pg.GraphicsView):
         super().__init__(background="k")
         self.owner = owner
         self.setFocusPolicy(Qt.StrongFocus)
+        # Repaint the whole viewport on every change: with pyqtgraph's minimal
+        # updates a moved crosshair line was not erased outside the image, and a real
+        # screen (not an offscreen grab) kept a fan of old lines. The image fills
+        # most of the viewport and is repainted on a slice change anyway.
+        self.setViewportUpdateMode(QGraphicsView.FullViewportUpdate)
 
     def resizeEvent(self, ev) -> None:
         super().resizeEvent(ev)
@@ -109,6 +122,8 @@ class SliceView(QFrame):
         #: Distance rulers: (ruler, its line ROI, its length label); see viewer.measure.
         self.rulers: list[tuple[Ruler, pg.LineSegmentROI, pg.TextItem]] = []
         self._drawing: tuple[Ruler, pg.LineSegmentROI, pg.TextItem] | None = None
+        #: view-mm point under the mouse, None when the mouse is elsewhere
+        self._hover_point: tuple[float, float] | None = None
 
         self.canvas = _Canvas(self)
         self.box = SliceViewBox()
@@ -120,6 +135,7 @@ class SliceView(QFrame):
         self.hline = pg.InfiniteLine(angle=0, movable=False)
         for line in (self.vline, self.hline):
             line.setZValue(100)
+            line.setVisible(False)  # no crosshair over an empty view
             self.box.addItem(line, ignoreBounds=True)
 
         self.title_label = self._make_label(_LABEL_STYLE)
@@ -188,6 +204,7 @@ class SliceView(QFrame):
         self._index = -1
         self.clear_rulers()
         if array is None or state is None:
+            self.set_crosshair_visible(False)
             self.image_item.clear()
             for item in self._overlay_items.values():
                 item.clear()
@@ -324,6 +341,10 @@ class SliceView(QFrame):
             self.render_overlays()
             self._update_slice_texts()
             self._show_rulers_of_slice()
+            if self._hover_point is not None:
+                # the mouse did not move but the slice under it changed (wheel,
+                # keys): the readout must name the new slice's voxel and value now
+                self._hovered(self._hover_point)
         u, v = self.geometry_.voxel_to_view_point(self.state.cursor_voxel)
         self.vline.setPos(u)
         self.hline.setPos(v)
@@ -364,6 +385,7 @@ class SliceView(QFrame):
         self.state.set_cursor_voxel(ijk)
 
     def _hovered(self, point) -> None:
+        self._hover_point = point
         if self.state is None or point is None:
             self.hovered_voxel.emit(self.view, None)
             return
