@@ -36,6 +36,9 @@ class PacsClient(ABC):
     the first being the default."""
 
     methods: tuple[str, ...] = ()
+    #: ask for the series' image count before retrieving (DICOMweb); DIMSE retrieves
+    #: announce it in their responses, which saves a search on every retrieve
+    counts_before_retrieve = True
 
     def __init__(self, node: Node) -> None:
         self.node = node
@@ -123,7 +126,8 @@ class PacsClient(ABC):
         """Retrieve one series into ``output_dir/<SeriesInstanceUID>``; return that folder.
 
         The folder appears only complete: the expected image count comes from a
-        search first, and a short count, an error or ``cancelled()`` leaves nothing.
+        search first (or from the C-GET/C-MOVE responses), and a short count, an
+        error or ``cancelled()`` leaves nothing.
         """
         method = method or self.methods[0]
         if method not in self.methods:
@@ -133,13 +137,15 @@ class PacsClient(ABC):
             )
         final = Path(output_dir) / series_uid
         check_destination(final)
-        expected = self.series_record(study_uid, series_uid).image_count
+        expected = None
+        if self.counts_before_retrieve:
+            expected = self.series_record(study_uid, series_uid).image_count
         cancelled = cancelled or (lambda: False)
-        count = 0
 
-        def arrived(done: int, _total: int | None = None) -> None:
-            nonlocal count
-            count = done
+        def arrived(done: int, total: int | None = None) -> None:
+            nonlocal expected
+            if total is not None:
+                expected = total
             if progress is not None:
                 progress(done, expected)
 

@@ -58,6 +58,7 @@ def _quiet_pynetdicom() -> None:
 
 class DimseClient(PacsClient):
     methods = ("get", "move")
+    counts_before_retrieve = False
 
     def __init__(self, node: Node, identity: LocalIdentity) -> None:
         super().__init__(node)
@@ -266,17 +267,31 @@ class DimseClient(PacsClient):
         keys.QueryRetrieveLevel = "SERIES"
         keys.StudyInstanceUID = study_uid
         keys.SeriesInstanceUID = series_uid
-        if method == "move":
-            return self._move(keys, folder, arrived, cancelled)
-        return self._get(keys, folder, arrived, cancelled)
+        announced = _Announced(arrived)
+        fetch = self._move if method == "move" else self._get
+        try:
+            received = fetch(keys, folder, announced, cancelled)
+        except RetrieveCancelled:
+            raise
+        except PacsError:
+            if not any(s.series_uid == series_uid for s in self.find_series(study_uid)):
+                self.series_record(study_uid, series_uid)  # raises "not on NODE; search again"
+            raise
+        if announced.completed is not None and received < announced.completed:
+            raise PacsError(
+                f"only {received} of {announced.completed} images arrived from "
+                f"{self.node.label}; nothing was kept, try again"
+            )
+        return received
 
-    def _follow(self, assoc, responses, cancelled: CancelCheck, what: str) -> None:
+    def _follow(self, assoc, responses, cancelled: CancelCheck, what: str, announced) -> None:
         """Read C-GET/C-MOVE responses to the end; abort the association on cancel."""
         for status, _ in responses:
             if cancelled():
                 assoc.abort()
                 raise RetrieveCancelled("retrieve cancelled; nothing was kept")
             code = self._check_final(status, what)
+            announced.update(status, final=code not in PENDING)
             failed = int(status.get("NumberOfFailedSuboperations", 0) or 0)
             if code not in PENDING and failed:
                 raise PacsError(
@@ -298,7 +313,7 @@ class DimseClient(PacsClient):
         with self._association(
             ae, roles=list(roles.values()), handlers=[(evt.EVT_C_STORE, writer)]
         ) as assoc:
-            self._follow(assoc, assoc.send_c_get(keys, Get), cancelled, "retrieve (C-GET)")
+            self._follow(assoc, assoc.send_c_get(keys, Get), cancelled, "retrieve (C-GET)", arrived)
         if writer.failures:
             raise PacsError(f"{writer.failures} image(s) could not be written; nothing was kept")
         return writer.count
@@ -312,7 +327,7 @@ class DimseClient(PacsClient):
             with self._association(ae) as assoc:
                 responses = assoc.send_c_move(keys, self.identity.ae_title, Move)
                 try:
-                    self._follow(assoc, responses, cancelled, "retrieve (C-MOVE)")
+                    self._follow(assoc, responses, cancelled, "retrieve (C-MOVE)", arrived)
                 except RetrieveCancelled:
                     raise
                 except PacsError as error:
@@ -357,3 +372,26 @@ class DimseClient(PacsClient):
                 if progress is not None:
                     progress(index, len(datasets))
         return len(datasets)
+
+
+class _Announced:
+    """The progress callback of a C-GET/C-MOVE, knowing the total the PACS announces
+    (completed + failed + warning + remaining sub-operations) once it has said it."""
+
+    def __init__(self, arrived: ProgressCallback) -> None:
+        self.arrived = arrived
+        self.total: int | None = None
+        self.completed: int | None = None
+
+    def update(self, status, final: bool) -> None:
+        counts = [
+            int(status.get(f"Number{kind}Suboperations", 0) or 0)
+            for kind in ("OfCompleted", "OfFailed", "OfWarning", "OfRemaining")
+        ]
+        if any(f"Number{k}Suboperations" in status for k in ("OfCompleted", "OfRemaining")):
+            self.total = sum(counts)
+        if final and "NumberOfCompletedSuboperations" in status:
+            self.completed = counts[0]
+
+    def __call__(self, done: int, _total: int | None = None) -> None:
+        self.arrived(done, self.total)
