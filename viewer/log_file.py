@@ -22,7 +22,10 @@ import os
 import re
 import sys
 import tempfile
+import threading
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 LOG_NAME = "spleenscope.log"
@@ -225,3 +228,58 @@ def describe_unexpected(error: BaseException) -> str:
             f"is probably damaged, re-export it (details in {where})"
         )
     return f"unexpected internal error ({kind}); details in {where}, please report it"
+
+
+# ------------------------------------------------------------------ native libraries
+_native_lock = threading.Lock()
+_native_depth = 0
+_native_saved: tuple[int, object] | None = None
+
+
+@contextmanager
+def native_output_to_log() -> Iterator[None]:
+    """Send what compiled libraries print straight to file descriptor 2 into the log.
+
+    ITK, the Rust and C image decoders and Qt write warnings (and panic reports)
+    to the process's stderr themselves, past Python's logging; a reader wraps its
+    work in this so stderr stays one line. Nested and concurrent uses share one
+    redirection; when the process has no usable stderr it does nothing.
+    """
+    global _native_depth, _native_saved
+    with _native_lock:
+        if _native_depth == 0:
+            _native_saved = _redirect_stderr()
+        _native_depth += 1
+    try:
+        yield
+    finally:
+        with _native_lock:
+            _native_depth -= 1
+            if _native_depth == 0 and _native_saved is not None:
+                _restore_stderr(*_native_saved)
+                _native_saved = None
+
+
+def _redirect_stderr() -> tuple[int, object] | None:
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        return None
+    capture = tempfile.TemporaryFile()
+    os.dup2(capture.fileno(), 2)
+    return saved, capture
+
+
+def _restore_stderr(saved: int, capture) -> None:
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    os.dup2(saved, 2)
+    os.close(saved)
+    capture.seek(0)
+    text = capture.read(200_000).decode("utf-8", "replace").strip()
+    capture.close()
+    if text:
+        logging.getLogger("spleenscope.native").warning("a library printed:\n%s", text)

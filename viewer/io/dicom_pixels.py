@@ -75,7 +75,10 @@ def _decode_file(path: Path) -> np.ndarray:
         )
     try:
         pixels = ds.pixel_array
-    except Exception as error:  # noqa: BLE001 - decoders raise many types on bad data
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as error:  # noqa: BLE001 - decoders raise many types on bad data;
+        # the Rust ones (pylibjpeg-rle) even a PanicException, which is no Exception
         syntax = getattr(ds.file_meta, "TransferSyntaxUID", None)
         name = getattr(syntax, "name", str(syntax))
         raise UnreadableFileError(

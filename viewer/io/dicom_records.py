@@ -18,6 +18,7 @@ from viewer.io.validation import (
     HeaderValueError,
     check_direction_cosines,
     check_frame_count,
+    check_rescale,
     check_spacing,
     finite_float,
     finite_floats,
@@ -107,7 +108,8 @@ def _window(item) -> tuple[float, float] | None:
 def _rescale(slope_value, intercept_value, source: str) -> tuple[float, float]:
     slope = finite_float(_plain(slope_value), source=source, field="RescaleSlope")
     intercept = finite_float(_plain(intercept_value), source=source, field="RescaleIntercept")
-    return (1.0 if slope in (None, 0.0) else slope), (intercept or 0.0)
+    slope = 1.0 if slope in (None, 0.0) else slope
+    return check_rescale(slope, intercept or 0.0, source=source)
 
 
 def _pixel_spacing(value, source: str) -> tuple[float, float] | None:
@@ -115,15 +117,23 @@ def _pixel_spacing(value, source: str) -> tuple[float, float] | None:
     return None if numbers is None else check_spacing(numbers, source=source, field="PixelSpacing")
 
 
+def _or_default(value, default):
+    """``default`` only when the element is absent or empty (a stored 0 stays 0)."""
+    return default if value is None or value == "" else value
+
+
 def _bits(ds: pydicom.Dataset, source: str) -> tuple[int, int, int]:
     """(BitsAllocated, BitsStored, PixelRepresentation), checked against each other."""
     allocated = positive_int(
-        ds.get("BitsAllocated", 16) or 16, source=source, field="BitsAllocated", maximum=64
+        _or_default(ds.get("BitsAllocated"), 16), source=source, field="BitsAllocated", maximum=64
     )
     if allocated not in (1, 8, 16, 32, 64):
         raise HeaderValueError(source, "BitsAllocated", "is not 1, 8, 16, 32 or 64")
     stored = positive_int(
-        ds.get("BitsStored", allocated) or allocated, source=source, field="BitsStored", maximum=64
+        _or_default(ds.get("BitsStored"), allocated),
+        source=source,
+        field="BitsStored",
+        maximum=64,
     )
     if stored > allocated:
         raise HeaderValueError(source, "BitsStored", "is larger than BitsAllocated")

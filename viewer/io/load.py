@@ -38,7 +38,15 @@ def load_volume(
     gives) when a folder holds several. ``progress(done, total)`` is called while
     slices are read. Problems the user can fix raise
     :class:`viewer.errors.SpleenScopeError` subclasses with a one-line message.
+    What the compiled decoders print on their own goes to the log file, not stderr.
     """
+    from viewer.log_file import native_output_to_log
+
+    with native_output_to_log():
+        return _load_volume(path, series, progress)
+
+
+def _load_volume(path, series, progress) -> Volume:
     if isinstance(path, (list, tuple)):
         from viewer.io.dicom import load_dicom
 

@@ -144,7 +144,12 @@ def _parse_header(raw: bytes, source: str):
         )
     header_class = nib.Nifti2Header if size == 540 else nib.Nifti1Header
     try:
-        return header_class.from_fileobj(io.BytesIO(raw[:size])), size
+        # check=False: nibabel's own "fixes" would turn a zero pixdim into 1 mm (a wrong
+        # number that looks right) and log to stderr; the validation gate decides instead.
+        header = header_class.from_fileobj(io.BytesIO(raw[:size]), check=False)
+        if header["pixdim"][0] not in (-1, 1):  # qfac: the standard reads anything else as 1
+            header["pixdim"][0] = 1
+        return header, size
     except Exception:  # noqa: BLE001 - nibabel raises HeaderDataError, ValueError, ...
         raise UnreadableFileError(
             f"{source}: not a NIfTI header nibabel can read; check the file"

@@ -41,6 +41,10 @@ MAX_COORDINATE_MM = 100_000.0
 MIN_SPACING_MM = 1e-6
 # Bytes we are willing to allocate for one volume (8 GiB, as MAX_VOXELS float32).
 MAX_ALLOCATION_BYTES = 8 * 2**30
+# Rescale beyond these makes stored values overflow float32 (real ones: slope
+# 1e-5..1e3, intercept within +-32768).
+MAX_RESCALE_SLOPE = 1e6
+MAX_RESCALE_INTERCEPT = 1e7
 # How much of a compressed stream is inflated per step while looking for its end.
 INFLATE_CHUNK = 1 << 20
 
@@ -183,6 +187,15 @@ def check_frame_count(
             "the file is corrupt or truncated; re-export it",
         )
     return count
+
+
+def check_rescale(slope: float, intercept: float, *, source: str) -> tuple[float, float]:
+    """A rescale (slope, intercept) whose results fit comfortably in float32."""
+    if abs(slope) > MAX_RESCALE_SLOPE:
+        raise HeaderValueError(source, "RescaleSlope", "is beyond any plausible value")
+    if abs(intercept) > MAX_RESCALE_INTERCEPT:
+        raise HeaderValueError(source, "RescaleIntercept", "is beyond any plausible value")
+    return slope, intercept
 
 
 # ------------------------------------------------------------------ geometry

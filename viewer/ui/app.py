@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import pyqtgraph as pg
@@ -20,7 +21,7 @@ _message_filter_installed = False
 
 def install_qt_message_filter() -> None:
     """Drop only :data:`SILENCED_QT_MESSAGES`; every other Qt message goes on to the
-    handler that was there before (or to stderr, as Qt's default handler does)."""
+    handler that was there before (or to the log file)."""
     global _message_filter_installed
     if _message_filter_installed:
         return
@@ -31,8 +32,8 @@ def install_qt_message_filter() -> None:
             return
         if previous is not None:
             previous(mode, context, message)
-        else:
-            sys.stderr.write(message + "\n")
+        else:  # to the log file: on failure the CLI's stderr is one line
+            logging.getLogger("qt").warning("%s", message)
 
     previous = qInstallMessageHandler(handler)
     _message_filter_installed = True
