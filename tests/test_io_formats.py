@@ -189,6 +189,12 @@ def _bad_cases(tmp_path: Path, references) -> dict[str, Path]:
              tmp_path / "alone.hdr")  # fmt: skip
     (tmp_path / "alone.hdr").unlink()
     cases["img without hdr"] = tmp_path / "alone.img"
+    # an Analyze pair whose .img was cut short
+    nib.save(nib.Spm2AnalyzeImage(np.ones((40, 40, 40), np.int16), np.diag([-1, 1, 1, 1.0])),
+             tmp_path / "short_pair.hdr")  # fmt: skip
+    image_file = tmp_path / "short_pair.img"
+    image_file.write_bytes(image_file.read_bytes()[:5000])
+    cases["truncated img"] = tmp_path / "short_pair.hdr"
     # a truncated .mgz
     nib.save(nib.MGHImage(np.arange(4000, dtype=np.float32).reshape(20, 20, 10), np.eye(4)),
              tmp_path / "cut.mgz")  # fmt: skip
@@ -204,6 +210,7 @@ EXPECTED_WORDS = {
     "truncated mha": "truncated",
     "missing raw": "missing",
     "img without hdr": "alone.hdr",
+    "truncated img": "short_pair.img holds 5,000 of the 128,000 bytes",
     "truncated mgz": "cut.mgz",
 }
 

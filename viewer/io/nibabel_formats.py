@@ -8,7 +8,9 @@ the same sform/qform warning.
 
 Before nibabel reads any voxel, the data file is checked: an ``.img`` without its
 ``.hdr`` (or the reverse), or a data file shorter than the header declares, is a
-one-line error. Everything is read into memory; no memory map is left on the file.
+one-line error. An uncompressed file is memory-mapped only while its voxels are
+copied once onto the canonical grid (one pass instead of a read and then a
+reordering copy); no memory map is left on the file.
 """
 
 from __future__ import annotations
@@ -130,7 +132,7 @@ def _open(path: Path):
             (540).to_bytes(4, "big"),
         ):
             image_class = nib.Nifti2Pair
-        image = image_class.from_filename(str(header_path), mmap=False)
+        image = image_class.from_filename(str(header_path), mmap="r")
         return image, kind, image_path
     if suffix == ".mnc":
         kind = minc_kind(path)
@@ -139,7 +141,7 @@ def _open(path: Path):
             _require_h5py(path)
         return image_class.from_filename(str(path)), kind, None
     if suffix in (".mgh", ".mgz"):
-        return nib.MGHImage.from_filename(str(path), mmap=False), "mgh", path
+        return nib.MGHImage.from_filename(str(path), mmap="r"), "mgh", path
     raise UnreadableFileError(f"{path.name}: not an Analyze, MINC or MGH file; check the file")
 
 
@@ -254,4 +256,8 @@ def load_nibabel(path: str | Path) -> Volume:
             raise _library_error(path, error) from None
     notes.extend(m for m in _unique_messages(caught, path) if m not in notes)
     data = _spatial_first(data, _non_spatial_axes(image, kind))
-    return build_volume(data, affine, path=str(path), source=path.name, warnings=notes)
+    volume = build_volume(data, affine, path=str(path), source=path.name, warnings=notes)
+    if np.may_share_memory(volume.array, data):  # still the file's memory map: copy it
+        volume = volume.with_array(np.array(volume.array, order="F"))
+    del data, image  # nothing stays mapped on the file
+    return volume
