@@ -52,6 +52,9 @@ run: install
 
 test: install
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+	# the window tests again on a real X server (pytest-xvfb starts one, size in
+	# pyproject.toml): partial repaints and screen sizes that offscreen grabs hide
+	QT_QPA_PLATFORM=xcb $(PY) -m pytest -q tests/test_ui_*.py
 
 # ruff, then the layer rules ([tool.importlinter] in pyproject.toml).
 lint: install
