@@ -84,6 +84,20 @@ def _sr_texts(sr: pydicom.Dataset) -> set[str]:
     return texts
 
 
+def _sr_codes(sr: pydicom.Dataset) -> set[str]:
+    """The meanings of every coded value (CODE items) in the SR tree."""
+    codes = set()
+
+    def walk(items):
+        for item in items:
+            if item.get("ValueType") == "CODE":
+                codes.add(str(item.ConceptCodeSequence[0].CodeMeaning))
+            walk(item.get("ContentSequence", []))
+
+    walk(sr.ContentSequence)
+    return codes
+
+
 def _study_instances(orthanc) -> dict[str, dict]:  # noqa: F811
     """SOP Instance UID -> (Orthanc study id, main tags) for every instance under STUDY_UID."""
     found = {}
@@ -121,7 +135,13 @@ def test_cli_find_get_segment_send_and_find_back(orthanc, pacs_home, tmp_path, c
     assert 200 < summary["volume_ml"] < 300  # the sample spleen is 249 mL
     assert _dciodvfy_errors(seg) == [] and _dciodvfy_errors(sr) == []
     report = pydicom.dcmread(sr)
-    assert _sr_numbers(report) == [(round(summary["volume_ml"], 3), "")]  # no range: none given
+    low, high = summary["volume_ml_range"]
+    assert _sr_numbers(report) == [
+        (round(low, 3), "Minimum"),
+        (round(summary["volume_ml"], 3), ""),
+        (round(high, 3), "Maximum"),
+    ]
+    assert summary["quality"]["verdict"] in _sr_codes(report)
     assert summary["model"][:64] in _sr_texts(report)  # the algorithm name
     for written in (seg, sr):  # files on disk stay de-identified
         header = pydicom.dcmread(written, stop_before_pixels=True)
@@ -157,6 +177,7 @@ def test_send_over_dicomweb_with_range_and_verdict(orthanc, pacs_home, tmp_path)
     save_volume_report_sr(VolumeReport(250.5, "test-model", (231.0, 270.25), "review"), seg, sr)
     assert _dciodvfy_errors(sr) == []
     assert "test-model" in _sr_texts(pydicom.dcmread(sr))
+    assert "review" in _sr_codes(pydicom.dcmread(sr))
     assert _sr_numbers(pydicom.dcmread(sr)) == [
         (231.0, "Minimum"),
         (250.5, ""),

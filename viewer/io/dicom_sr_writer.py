@@ -28,6 +28,7 @@ from pydicom.uid import generate_uid
 
 from viewer.atomic import atomic_path
 from viewer.errors import SpleenScopeError
+from viewer.io.file_names import DICOM, is_format
 
 log = logging.getLogger(__name__)
 
@@ -48,19 +49,20 @@ class VolumeReport:
 
 
 def volume_report_from_summary(summary: dict) -> VolumeReport:
-    """The report facts from a segmentation's JSON summary (``segment --json``).
+    """The report facts from a segmentation's JSON summary (what ``segment --json``
+    prints, :meth:`segmentation.study.StudyResult.summary`).
 
-    ``volume_range_ml`` ([low, high]) and ``verdict`` (text, or an object with a
-    ``verdict`` / ``label`` text) are taken when the segmentation produced them and
-    left out otherwise.
+    The volume range (``volume_ml_range``: [low, high]) and the verdict
+    (``quality.verdict``) are taken when the segmentation produced them and left out
+    otherwise.
     """
-    span = summary.get("volume_range_ml")
+    span = summary.get("volume_ml_range", summary.get("volume_range_ml"))
     volume_range = None
     if isinstance(span, (list, tuple)) and len(span) == 2 and None not in span:
         volume_range = (float(span[0]), float(span[1]))
-    verdict = summary.get("verdict")
+    verdict = summary.get("quality", summary.get("verdict"))
     if isinstance(verdict, dict):
-        verdict = verdict.get("verdict") or verdict.get("label")
+        verdict = verdict.get("verdict")
     return VolumeReport(
         volume_ml=float(summary["volume_ml"]),
         model_name=str(summary.get("model") or ""),
@@ -117,12 +119,7 @@ def _measurements(report: VolumeReport, algorithm) -> list:
         )
     ]
     if report.volume_range_ml is not None:
-        low, high = (float(v) for v in report.volume_range_ml)
-        if not low <= report.volume_ml <= high:
-            raise SpleenScopeError(
-                f"the volume range {low:.1f}-{high:.1f} mL does not contain the volume "
-                f"{report.volume_ml:.1f} mL; the report was not written"
-            )
+        low, high = sorted(float(v) for v in report.volume_range_ml)
         for derivation, value in ((codes.SCT.Minimum, low), (codes.SCT.Maximum, high)):
             measurements.append(
                 hd.sr.Measurement(
@@ -203,12 +200,12 @@ def check_report_request(report_path: Path, seg_path: Path, overwrite: bool) -> 
     """Refuse a report request before any work: it needs a DICOM SEG output to
     reference, a .dcm name of its own, and no existing file unless overwriting."""
     report_path, seg_path = Path(report_path), Path(seg_path)
-    if seg_path.suffix.lower() != ".dcm":
+    if not is_format(seg_path, DICOM.key):
         raise SpleenScopeError(
             "--report needs the mask written as a DICOM SEG (-o OUT.dcm) for the report to "
             "reference"
         )
-    if report_path.suffix.lower() != ".dcm":
+    if not is_format(report_path, DICOM.key):
         raise SpleenScopeError(f"{report_path.name}: a DICOM SR file name must end in .dcm")
     if report_path.resolve() == seg_path.resolve():
         raise SpleenScopeError(
