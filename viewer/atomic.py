@@ -46,8 +46,15 @@ def _current_umask() -> int:
 
 
 def temporary_name(path: Path, suffix: str) -> str:
-    """The recognisable name of a temporary file for ``path``."""
-    return f".{path.name}{TEMPORARY_MARK}{os.getpid()}-{secrets.token_hex(4)}{suffix}"
+    """The recognisable name of a temporary file for ``path``.
+
+    The target's name is shortened when needed, so that any name the folder allows
+    (up to NAME_MAX bytes) still gets a temporary file beside it.
+    """
+    tail = f"{TEMPORARY_MARK}{os.getpid()}-{secrets.token_hex(4)}{suffix}"
+    room = _pathconf(path.parent, "PC_NAME_MAX", 255) - 1 - len(os.fsencode(tail))
+    stem = os.fsencode(path.name)[: max(1, room)]
+    return "." + os.fsdecode(stem) + tail
 
 
 def clear_stale_temporaries(folder: Path) -> int:
@@ -80,7 +87,9 @@ def _process_alive(pid: int) -> bool:
 
 
 @contextmanager
-def atomic_path(path: str | Path, suffix: str = ".tmp", *, overwrite: bool = True) -> Iterator[Path]:
+def atomic_path(
+    path: str | Path, suffix: str = ".tmp", *, overwrite: bool = True
+) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it becomes ``path``.
 
     ``suffix`` lets writers that pick a format by extension (nibabel: ``.nii.gz``) see
@@ -202,17 +211,18 @@ def _check_name(path: Path) -> None:
     if "\0" in str(path):
         raise OutputPathError("the output name holds a NUL character; choose another name")
     encoded = os.fsencode(name)
-    folder = path.parent if path.parent.is_dir() else Path(".")
+    try:
+        folder = path.parent if path.parent.is_dir() else Path(".")
+    except OSError:  # the folder's own path is already too long
+        folder = Path(".")
     name_max = _pathconf(folder, "PC_NAME_MAX", 255)
-    # Room for the temporary file's longer name too, or the write fails at the end.
-    room = name_max - len(TEMPORARY_MARK) - 40
-    if len(encoded) > room:
+    if len(encoded) > name_max:
         raise OutputPathError(
-            f"the output file name is {len(encoded)} bytes long, more than the {room} this "
+            f"the output file name is {len(encoded)} bytes long, more than the {name_max} this "
             "folder allows; choose a shorter name"
         )
     path_max = _pathconf(folder, "PC_PATH_MAX", 4096)
-    if len(os.fsencode(str(path.absolute()))) + len(TEMPORARY_MARK) + 40 >= path_max:
+    if len(os.fsencode(str(path.absolute()))) >= path_max:
         raise OutputPathError(
             f"the output path is longer than the {path_max} bytes the system allows; "
             "choose a shorter folder or name"

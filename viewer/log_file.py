@@ -128,7 +128,11 @@ def _open_file_handler(root: logging.Logger) -> Path | None:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             handler = logging.handlers.RotatingFileHandler(
-                folder / LOG_NAME, maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"
+                folder / LOG_NAME,
+                maxBytes=LOG_BYTES,
+                backupCount=LOG_BACKUPS,
+                encoding="utf-8",
+                errors="backslashreplace",  # non-UTF-8 file names in messages
             )
         except OSError:
             continue
