@@ -180,3 +180,33 @@ def test_bad_survey_requests_give_one_line_and_write_nothing(capfd, study_folder
         assert len(err) == 1 and expected in err[0], err
     assert (tmp_path / "taken.csv").read_text() == "keep me"
     assert not (study_folder / "r.html").exists() and not (tmp_path / "r.pdf").exists()
+
+
+def test_every_volume_format_is_one_row_and_companion_files_are_not(capsys, sample_data, tmp_path):
+    import nibabel as nib
+
+    folder = tmp_path / "formats"
+    folder.mkdir()
+    source = sample_data / "mr_abdomen.nii.gz"
+    for name in ("mr.mhd", "mr.nrrd"):
+        assert main(["convert", str(source), str(folder / name)]) == 0
+    image = nib.load(source)
+    nib.save(nib.MGHImage(np.asanyarray(image.dataobj), image.affine), folder / "mr.mgz")
+    nib.save(nib.Spm2AnalyzeImage(np.zeros((8, 8, 8), np.int16), np.diag([-2.0, 2, 2, 1])),
+             folder / "pair.hdr")  # fmt: skip
+    nib.save(nib.Spm2AnalyzeImage(np.zeros((8, 8, 8), np.int16), np.diag([-2.0, 2, 2, 1])),
+             folder / "lonely.hdr")  # fmt: skip
+    (folder / "lonely.hdr").unlink()  # its .img stays behind
+    capsys.readouterr()
+    document = survey_json(capsys, str(folder))
+    rows = {row["path"]: row for row in document["rows"]}
+    assert {p: r["format"] for p, r in rows.items()} == {
+        "mr.mhd": "MetaImage", "mr.nrrd": "NRRD", "mr.mgz": "MGH", "pair.hdr": "Analyze",
+    }  # fmt: skip
+    for name in ("mr.mhd", "mr.nrrd", "mr.mgz"):
+        assert rows[name]["shape"] == [117, 91, 20] and rows[name]["dtype"] == "int16"
+        assert rows[name]["spacing_mm"] == pytest.approx([3.0, 3.0, 3.0])
+    assert rows["pair.hdr"]["orientation"] == "LAS" and rows["pair.hdr"]["shape"] == [8, 8, 8]
+    unreadable = document["summary"]["unreadable"]
+    assert len(unreadable) == 1 and unreadable[0].startswith("lonely.img: ")
+    assert "without its header lonely.hdr" in unreadable[0]

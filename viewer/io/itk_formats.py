@@ -203,9 +203,20 @@ def read_itk_header(path: str | Path) -> ItkHeader:
         affine_ras=_affine_ras(
             reader.GetSpacing(), reader.GetOrigin(), reader.GetDirection(), dimension
         ),
-        dtype=str(sitk.GetPixelIDValueAsString(reader.GetPixelID())),
+        dtype=_numpy_name(sitk, reader.GetPixelID()),
         components=int(reader.GetNumberOfComponents()),
     )
+
+
+def _numpy_name(sitk, pixel_id: int) -> str:
+    """numpy's name for an ITK pixel type (``int16``), as the other readers report it."""
+    names = {
+        sitk.sitkInt8: "int8", sitk.sitkUInt8: "uint8", sitk.sitkInt16: "int16",
+        sitk.sitkUInt16: "uint16", sitk.sitkInt32: "int32", sitk.sitkUInt32: "uint32",
+        sitk.sitkInt64: "int64", sitk.sitkUInt64: "uint64", sitk.sitkFloat32: "float32",
+        sitk.sitkFloat64: "float64",
+    }  # fmt: skip
+    return names.get(pixel_id, str(sitk.GetPixelIDValueAsString(pixel_id)))
 
 
 def load_itk(path: str | Path) -> Volume:
@@ -268,7 +279,6 @@ def write_itk(
     *,
     input_path: str | Path | None = None,
     overwrite: bool = False,
-    modality: str = "",
 ) -> Path:
     """Write an (x, y, z) array and its RAS+ affine as NRRD or MetaImage, by suffix.
 
@@ -278,8 +288,6 @@ def write_itk(
     path = Path(path)
     check_output_path(path, input_path, overwrite)
     image = _image(array_xyz, affine_ras)
-    if modality in ("CT", "MR") and path.suffix.lower() in METAIMAGE_SUFFIXES:
-        image.SetMetaData("Modality", f"MET_MOD_{modality}")
     sitk = _sitk()
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:

@@ -100,9 +100,7 @@ def save_volume(volume: Volume, path: str | Path, *, overwrite: bool = False) ->
     if _is_itk_name(path):
         from viewer.io.itk_formats import write_itk
 
-        return write_itk(
-            volume.array, volume.affine, path, overwrite=overwrite, modality=volume.modality
-        )
+        return write_itk(volume.array, volume.affine, path, overwrite=overwrite)
     image = _nifti(volume.array, volume.affine)
     if volume.window:
         center, width = volume.window

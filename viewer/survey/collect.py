@@ -99,6 +99,14 @@ def _volume_header(path: Path, key: str) -> tuple[tuple[int, ...], np.ndarray, s
     return header.shape, header.affine_ras, header.dtype, []
 
 
+def _dtype_name(dtype: str) -> str:
+    """``int16`` for ``>i2`` too: the survey compares types, not byte orders."""
+    try:
+        return np.dtype(dtype).name
+    except TypeError:
+        return dtype
+
+
 def volume_row(path: Path, key: str, root: Path) -> SurveyRow:
     shape, affine, dtype, warnings = _volume_header(path, key)
     spatial = tuple(shape[:3]) + (1,) * (3 - len(shape[:3]))
@@ -115,7 +123,7 @@ def volume_row(path: Path, key: str, root: Path) -> SurveyRow:
         spacing_mm=tuple(round(s, 4) for s in spacing),
         slice_step_mm=round(spacing[2], 4),
         orientation="".join(orientation_codes(affine)),
-        dtype=dtype,
+        dtype=_dtype_name(dtype),
         warnings=warnings,
         open_path=str(path),
     )
