@@ -42,7 +42,7 @@ def test_batch_rows_error_row_and_masks_identical_to_segment(tmp_path, capsys):
     out = tmp_path / "out"
     code = main(
         ["batch", str(cases), str(ct_series), "-o", str(out), "--references", str(labels),
-         "--workers", "1", "--device", "cpu", "--threads", "2", "--json"]
+         "--workers", "1", "--device", "cpu", "--threads", "2", "--modality", "ct", "--uncertainty", "--json"]
     )  # fmt: skip
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
@@ -75,12 +75,20 @@ def test_batch_rows_error_row_and_masks_identical_to_segment(tmp_path, capsys):
         # The same study through `segment`: the same mask, voxel for voxel, the same keys.
         single = tmp_path / f"{study}_segment.nii.gz"
         assert main(["segment", str(path), "-o", str(single), "--device", "cpu",
-                     "--threads", "2", "--json"]) == 0  # fmt: skip
+                     "--threads", "2", "--modality", "ct", "--json"]) == 0  # fmt: skip
         segment_json = json.loads(capsys.readouterr().out)
         batch_json = json.loads((out / "studies" / study / "summary.json").read_text())
         assert set(segment_json) <= set(batch_json)
         assert batch_json["voxels"] == segment_json["voxels"]
         assert float(row["volume_ml"]) == segment_json["volume_ml"]
+        assert batch_json["quality"] == segment_json["quality"]
+        assert row["verdict"] == segment_json["quality"]["verdict"]
+        low, high = segment_json["volume_ml_range"]
+        assert (float(row["volume_ml_low"]), float(row["volume_ml_high"])) == (low, high)
+        uncertainty = nib.load(row["uncertainty"])  # asked for: on the input's own grid
+        assert uncertainty.shape == nib.load(path).shape
+        assert np.array_equal(uncertainty.affine, nib.load(path).affine)
+        assert (out / "studies" / study / "thumbnail.png").is_file()
         ours, theirs = nib.load(row["mask"]), nib.load(single)
         assert np.array_equal(np.asarray(ours.dataobj), np.asarray(theirs.dataobj))
         assert np.array_equal(ours.affine, theirs.affine) and ours.shape == nib.load(path).shape
@@ -96,7 +104,7 @@ def test_interrupted_batch_resumes_without_half_written_studies(tmp_path):
     write_small_cases(cases, 6, slices=3)
     out = tmp_path / "out"
     command = [sys.executable, str(REPO_ROOT / "main.py"), "batch", str(cases), "-o", str(out),
-               "--workers", "1", "--device", "cpu", "--threads", "1"]  # fmt: skip
+               "--workers", "1", "--device", "cpu", "--threads", "1", "--modality", "ct"]  # fmt: skip
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     studies = out / "studies"
     deadline = time.monotonic() + 120
@@ -115,7 +123,7 @@ def test_interrupted_batch_resumes_without_half_written_studies(tmp_path):
             assert (folder / "summary.json").is_file() and (folder / "mask.nii.gz").is_file()
 
     code = main(["batch", str(cases), "-o", str(out), "--workers", "1", "--device", "cpu",
-                 "--threads", "1", "--json"])  # fmt: skip
+                 "--threads", "1", "--modality", "ct", "--json"])  # fmt: skip
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["skipped_finished"] == len(finished_before)
@@ -132,7 +140,8 @@ def test_rerun_retries_failed_and_refuses_other_settings(tmp_path, capsys):
     write_small_cases(cases, 1, slices=2)
     broken = _broken_nifti(cases)
     out = tmp_path / "out"
-    args = ["batch", str(cases), "-o", str(out), "--workers", "1", "--device", "cpu"]
+    args = ["batch", str(cases), "-o", str(out), "--workers", "1", "--device", "cpu",
+            "--modality", "ct"]  # fmt: skip
     assert main(args) == 0
     assert json.loads((out / "studies/broken/summary.json").read_text())["status"] == "error"
     # The user replaces the bad file; the rerun tries it again and skips the good one.

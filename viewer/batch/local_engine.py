@@ -9,7 +9,6 @@ machine. One worker runs in this process (no start-up of a second interpreter).
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -28,10 +27,9 @@ class WorkerPlan:
 
 
 def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
+    from segmentation.devices import usable_cores
+
+    return usable_cores()
 
 
 def plan_workers(options: BatchOptions, workers: int | None) -> WorkerPlan:

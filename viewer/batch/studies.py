@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from viewer.errors import SpleenScopeError
+from viewer.io.file_names import is_nifti_name, split_suffix
 
-NIFTI_ENDINGS = (".nii.gz", ".nii")
 MANIFEST_ENDING = ".csv"
 _UNSAFE_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -45,15 +45,11 @@ class Study:
 
 
 def _is_nifti(path: Path) -> bool:
-    return path.name.lower().endswith(NIFTI_ENDINGS)
+    return is_nifti_name(path)
 
 
 def name_without_ending(path: Path) -> str:
-    lower = path.name.lower()
-    for ending in NIFTI_ENDINGS + (".dcm",):
-        if lower.endswith(ending):
-            return path.name[: -len(ending)]
-    return path.name
+    return split_suffix(path)[0]
 
 
 def _visible(path: Path) -> bool:

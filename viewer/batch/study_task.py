@@ -16,7 +16,7 @@ import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from viewer.batch import outputs
+from viewer.batch import outputs, thumbnail
 from viewer.batch.studies import Study
 from viewer.errors import SpleenScopeError
 
@@ -32,6 +32,7 @@ class BatchOptions:
     device: str = "auto"
     axis: str | None = None
     uncertainty: bool = False
+    modality: str = "auto"  # auto, ct or mr: which model (see segmentation.study)
     threads: int | None = None  # torch CPU threads per worker
 
     def settings(self) -> dict:
@@ -43,15 +44,12 @@ class BatchOptions:
 
 
 def _dice_against(reference_path: str, volume, mask) -> float:
-    import numpy as np
-
     from segmentation.metrics import dice_iou
+    from viewer.grid import same_grid
     from viewer.io import load_volume
 
     reference = load_volume(reference_path)
-    if reference.shape != volume.shape or not np.allclose(
-        reference.affine, volume.affine, atol=1e-3
-    ):
+    if not same_grid(reference.affine, reference.shape, volume.affine, volume.shape):
         raise SpleenScopeError(
             f"{Path(reference_path).name}: the reference is not on the study's grid"
         )
@@ -64,14 +62,12 @@ class StudyTask:
 
     def __init__(self, options: BatchOptions, device: str | None = None) -> None:
         from segmentation.devices import configure_cpu_threads
-        from segmentation.inference import resolve_model
+        from viewer.batch.segment_study import WorkerModels
 
         self.options = options
         self.device = device or options.device
         configure_cpu_threads(options.threads)
-        started = time.perf_counter()
-        self.model = resolve_model(options.model)
-        self.model_load_seconds = time.perf_counter() - started
+        self.models = WorkerModels(options.model, options.modality)
 
     def __call__(self, study: Study) -> dict:
         outdir = Path(self.options.outdir)
@@ -95,7 +91,7 @@ class StudyTask:
             wall_seconds=round(time.perf_counter() - started, 3),
         )
         final = outputs.study_folder(outdir, study.study_id)
-        for key in ("output", "uncertainty"):  # where they will be once committed
+        for key in ("output", "uncertainty", "thumbnail"):  # where they will be once committed
             if summary.get(key):
                 summary[key] = str(final / summary[key])
         outputs.write_json(partial / outputs.SUMMARY_NAME, summary)
@@ -106,8 +102,12 @@ class StudyTask:
         from viewer.batch.segment_study import segment_study_into
 
         summary, volume, mask = segment_study_into(
-            study.source, folder, self.model, self.device, self.options
+            study.source, folder, self.models, self.device, self.options
         )
         summary["dice"] = _dice_against(study.reference, volume, mask) if study.reference else None
+        rgb = thumbnail.render_thumbnail(volume.array, mask, volume.spacing)
+        summary["thumbnail"] = thumbnail.write_thumbnail(
+            folder / thumbnail.THUMBNAIL_NAME, rgb
+        ).name
         summary["status"] = "ok"
         return summary

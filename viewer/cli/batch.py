@@ -17,6 +17,7 @@ from pathlib import Path
 from segmentation.devices import DEVICE_CHOICES
 from viewer import strict_json
 from viewer.cli.segment import one_line_usage_errors
+from viewer.grid import VIEW_NAMES
 
 
 def add_parser(subparsers) -> None:
@@ -41,7 +42,13 @@ def add_parser(subparsers) -> None:
         "--model", type=Path, default=None, help="model file (.pt); default: the active model"
     )
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
-    p.add_argument("--axis", default=None, choices=("axial", "coronal", "sagittal"))
+    p.add_argument(
+        "--modality",
+        default="auto",
+        choices=("auto", "ct", "mr"),
+        help="which model: auto picks each study's own modality (default)",
+    )
+    p.add_argument("--axis", default=None, choices=VIEW_NAMES)
     p.add_argument(
         "--uncertainty", action="store_true", help="also write each study's uncertainty map"
     )
@@ -81,10 +88,12 @@ def run(args: argparse.Namespace) -> int:
 
     _check(args)
     studies = collect_studies(args.inputs, args.references)
-    model = resolve_model(args.model)  # a bad model file fails here, not once per study
+    if args.model is not None:
+        resolve_model(args.model)  # a bad model file fails here, not once per study
     options = BatchOptions(
         outdir=str(args.output.resolve()),
-        model=str(model.path) if model.path else None,
+        model=str(args.model.resolve()) if args.model is not None else None,
+        modality=args.modality,
         device=args.device,
         axis=args.axis,
         uncertainty=args.uncertainty,
