@@ -140,6 +140,22 @@ def run(args: argparse.Namespace) -> int:
         log.info("first picture after %.2f s", time.perf_counter() - started)
         app.quit()
 
+    def unexpected(kind, error, trace) -> None:
+        """The GUI boundary: an exception escaping a Qt slot becomes one line (a dialog
+        in the window), never a traceback on stderr nor a screenshot run that never ends."""
+        if issubclass(kind, KeyboardInterrupt):
+            app.quit()
+            return
+        from viewer.log_file import describe_unexpected, log_unexpected
+
+        log_unexpected(error, "the window")
+        message = str(error) if isinstance(error, SpleenScopeError) else describe_unexpected(error)
+        if args.screenshot:
+            fail(message)
+        else:
+            window.show_error(message, "Something went wrong")
+
+    previous_hook, sys.excepthook = sys.excepthook, unexpected
     window.volume_changed.connect(after_load)
     if args.screenshot:
         window.load_failed.connect(fail)
@@ -149,7 +165,10 @@ def run(args: argparse.Namespace) -> int:
         QTimer.singleShot(0, lambda: window.set_volume(make_phantom().volume()))
     elif args.path:
         QTimer.singleShot(0, lambda: window.open_path(args.path, series=args.series))
-    code = app.exec_()
+    try:
+        code = app.exec_()
+    finally:
+        sys.excepthook = previous_hook
     _wait_for_threads(window)
     return outcome["rc"] or int(code)
 

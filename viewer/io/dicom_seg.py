@@ -29,8 +29,16 @@ import numpy as np
 import pydicom
 from pydicom.pixels import iter_pixels
 
-from viewer.errors import GeometryError, UnreadableFileError
+from viewer.errors import GeometryError, SpleenScopeError, UnreadableFileError
 from viewer.grid import lps_to_ras
+from viewer.io.validation import (
+    HeaderValueError,
+    check_direction_cosines,
+    check_frame_count,
+    check_spacing,
+    finite_floats,
+    positive_int,
+)
 from viewer.volume import Volume
 
 log = logging.getLogger(__name__)
@@ -77,7 +85,17 @@ def _functional_item(frame_group, shared_group, sequence: str):
 
 def _frame_planes(ds: pydicom.Dataset, volume: Volume, name: str) -> list[FramePlane]:
     """Map each frame onto the volume's canonical grid, or refuse with one line."""
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    rows = positive_int(ds.get("Rows"), source=name, field="Rows")
+    columns = positive_int(ds.get("Columns"), source=name, field="Columns")
+    bits = positive_int(ds.get("BitsAllocated", 1), source=name, field="BitsAllocated", maximum=64)
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    frames = check_frame_count(
+        ds.get("NumberOfFrames", 1) or 1,
+        max(1, rows * columns * bits // 8),
+        _file_size(ds),
+        source=name,
+        compressed=bool(getattr(syntax, "is_compressed", False)),
+    )
     per_frame = ds.get("PerFrameFunctionalGroupsSequence")
     shared_seq = ds.get("SharedFunctionalGroupsSequence")
     shared = shared_seq[0] if shared_seq else None
@@ -89,7 +107,6 @@ def _frame_planes(ds: pydicom.Dataset, volume: Volume, name: str) -> list[FrameP
     world_to_voxel = np.linalg.inv(volume.affine)
     labelmap = _is_labelmap(ds)
     planes = []
-    rows, columns = int(ds.Rows), int(ds.Columns)
     for index, group in enumerate(per_frame):
         position = _functional_item(group, shared, "PlanePositionSequence")
         orientation = _functional_item(group, shared, "PlaneOrientationSequence")
@@ -103,9 +120,18 @@ def _frame_planes(ds: pydicom.Dataset, volume: Volume, name: str) -> list[FrameP
                 f"{name}: frame {index + 1} lacks its position, orientation, pixel spacing or "
                 "segment number, so it cannot be placed; export the SEG again"
             )
-        origin = lps_to_ras([float(v) for v in position.ImagePositionPatient])
-        cosines = [float(v) for v in orientation.ImageOrientationPatient]
-        row_spacing, column_spacing = (float(v) for v in measures.PixelSpacing)
+        origin = lps_to_ras(
+            _values(position.get("ImagePositionPatient"), 3, name, "ImagePositionPatient")
+        )
+        cosines = check_direction_cosines(
+            _values(orientation.get("ImageOrientationPatient"), 6, name, "ImageOrientationPatient"),
+            source=name,
+        )
+        row_spacing, column_spacing = check_spacing(
+            _values(measures.get("PixelSpacing"), 2, name, "PixelSpacing"),
+            source=name,
+            field="PixelSpacing",
+        )
         along_row = lps_to_ras(cosines[:3]) * column_spacing
         down_column = lps_to_ras(cosines[3:]) * row_spacing
         origin_ijk = world_to_voxel[:3, :3] @ origin + world_to_voxel[:3, 3]
@@ -137,13 +163,38 @@ def _frame_planes(ds: pydicom.Dataset, volume: Volume, name: str) -> list[FrameP
             )
         planes.append(
             FramePlane(
-                segment=int(identification.ReferencedSegmentNumber),
+                segment=positive_int(
+                    identification.get("ReferencedSegmentNumber", 0) or 0,
+                    source=name,
+                    field="ReferencedSegmentNumber",
+                )
+                if not labelmap
+                else 0,
                 origin_ijk=np.rint(origin_ijk).astype(np.int64),
                 column_step_ijk=np.rint(column_step).astype(np.int64),
                 row_step_ijk=np.rint(row_step).astype(np.int64),
             )
         )
     return planes
+
+
+def _values(value, count: int, name: str, field: str) -> tuple[float, ...]:
+    numbers = finite_floats(
+        list(value) if value is not None and not isinstance(value, (str, bytes)) else value,
+        count,
+        source=name,
+        field=field,
+    )
+    if numbers is None:
+        raise HeaderValueError(name, field, "is missing")
+    return numbers
+
+
+def _file_size(ds: pydicom.Dataset) -> int:
+    try:
+        return Path(ds.filename).stat().st_size
+    except (OSError, TypeError, AttributeError):
+        return 2**62  # not a file on disk: the frame count cannot be checked against it
 
 
 def _is_labelmap(ds: pydicom.Dataset) -> bool:
@@ -224,6 +275,24 @@ def load_seg_for_volume(
     slices, :class:`UnreadableFileError` when the file is not a usable SEG.
     """
     path = Path(path)
+    try:
+        return _load_seg_for_volume(path, volume)
+    except SpleenScopeError:
+        raise
+    except (KeyboardInterrupt, SystemExit, MemoryError):
+        raise
+    except BaseException as error:  # noqa: BLE001 - damaged SEGs break pydicom anywhere,
+        # the Rust decoders even with a PanicException; name the field, never the value
+        from viewer.log_file import field_of
+
+        field = field_of(error)
+        what = f"its {field} is unusable" if field else "it is damaged"
+        raise UnreadableFileError(
+            f"{path.name}: the SEG cannot be read ({what}, {type(error).__name__}); export it again"
+        ) from None
+
+
+def _load_seg_for_volume(path: Path, volume: Volume):
     name = path.name
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True)
@@ -265,7 +334,11 @@ def seg_label_names(path: str | Path) -> dict[int, str]:
     """
     if not is_dicom_seg(path):
         return {}
-    return _label_names(pydicom.dcmread(Path(path), stop_before_pixels=True))
+    try:
+        return _label_names(pydicom.dcmread(Path(path), stop_before_pixels=True))
+    except Exception:  # noqa: BLE001 - names only decorate; a damaged list gives none
+        log.warning("%s: the segment names cannot be read", Path(path).name)
+        return {}
 
 
 def load_label_volumes(*paths: str | Path) -> list[Volume]:
@@ -296,9 +369,14 @@ def seg_label_colors(path: str | Path) -> dict[int, tuple[int, int, int]]:
     from highdicom.color import CIELabColor
 
     colors = {}
-    for item in pydicom.dcmread(Path(path), stop_before_pixels=True).get("SegmentSequence", []):
-        value = item.get("RecommendedDisplayCIELabValue")
-        if value is not None and len(value) == 3:
-            rgb = CIELabColor.from_dicom_value([int(v) for v in value]).to_rgb()
-            colors[int(item.SegmentNumber)] = tuple(int(c) for c in rgb)
+    try:
+        items = pydicom.dcmread(Path(path), stop_before_pixels=True).get("SegmentSequence", [])
+        for item in items:
+            value = item.get("RecommendedDisplayCIELabValue")
+            if value is not None and len(value) == 3:
+                rgb = CIELabColor.from_dicom_value([int(v) for v in value]).to_rgb()
+                colors[int(item.SegmentNumber)] = tuple(int(c) for c in rgb)
+    except Exception:  # noqa: BLE001 - colours only decorate; damaged ones give defaults
+        log.warning("%s: the segment colours cannot be read", Path(path).name)
+        return {}
     return colors
