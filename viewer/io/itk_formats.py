@@ -29,7 +29,7 @@ from viewer.errors import SpleenScopeError, UnreadableFileError
 from viewer.grid import LPS_TO_RAS
 from viewer.io.file_names import check_output_path
 from viewer.io.source_volume import build_volume, check_data_file_size
-from viewer.io.validation import check_data_size, check_shape
+from viewer.io.validation import check_allocation, check_data_size, check_shape
 from viewer.volume import Volume
 
 METAIMAGE_SUFFIXES = (".mha", ".mhd")
@@ -224,6 +224,16 @@ def load_itk(path: str | Path) -> Volume:
     path = Path(path)
     check_data_file(path)
     sitk, reader = _reader(path)
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as error:
+        raise _library_error(path, error) from None
+    # The gate, before ITK allocates anything: a plausible size that fits in memory.
+    shape = check_shape(reader.GetSize(), source=path.name, field="DimSize/sizes")
+    dtype = _numpy_name(sitk, reader.GetPixelID())
+    check_allocation(
+        shape, np.dtype(dtype) if dtype in np.sctypeDict else np.float64, source=path.name
+    )
     try:
         image = reader.Execute()
     except RuntimeError as error:

@@ -23,7 +23,7 @@ import numpy as np
 
 from viewer.errors import UnreadableFileError
 from viewer.io.source_volume import build_volume, check_data_file_size
-from viewer.io.validation import check_data_size
+from viewer.io.validation import check_allocation, check_data_size, check_shape
 from viewer.volume import Volume
 
 ANALYZE_HEADER_BYTES = 348
@@ -248,6 +248,8 @@ def load_nibabel(path: str | Path) -> Volume:
     notes: list[str] = []
     image, kind = _opened(path, notes)
     affine = _affine(image, kind, notes)
+    shape = check_shape(image.shape, source=path.name, field="dim")  # before any voxel is read
+    check_allocation(shape, image.get_data_dtype(), source=path.name)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
