@@ -28,7 +28,12 @@ import torch
 from segmentation.augmentation import AugmentationSettings, augment_batch
 from segmentation.config import ModelConfig, axis_index, axis_name
 from segmentation.datasets import Case, load_case
-from segmentation.devices import autocast_dtype, describe_device, pick_device
+from segmentation.devices import (
+    autocast_dtype,
+    configure_cpu_threads,
+    describe_device,
+    pick_device,
+)
 from segmentation.distributed import parameter_checksum
 from segmentation.losses import dice_bce_loss
 from segmentation.model_file import default_metadata, load_model, save_model
@@ -239,8 +244,7 @@ def train(
     output_path = Path(output_path)
     is_main = distributed is None or distributed.is_main
     emit = progress if progress is not None and is_main else (lambda event: None)
-    if config.threads:
-        torch.set_num_threads(int(config.threads))
+    configure_cpu_threads(config.threads)  # the one thread policy (SPLEENSCOPE_THREADS wins)
     torch.manual_seed(config.seed)
     device = distributed.device if distributed is not None else pick_device(config.device)
 

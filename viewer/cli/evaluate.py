@@ -17,6 +17,7 @@ from pathlib import Path
 from segmentation.evaluation import METRIC_COLUMNS
 from viewer import strict_json
 from viewer.cli.segment import one_line_usage_errors
+from viewer.grid import VIEW_NAMES
 
 CSV_COLUMNS = ("case", *METRIC_COLUMNS, "volume_outlier")
 
@@ -48,7 +49,7 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--axis",
         default="axial",
-        choices=("axial", "coronal", "sagittal"),
+        choices=VIEW_NAMES,
         help="axis for per-slice Dice (default axial)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")

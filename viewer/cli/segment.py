@@ -13,6 +13,7 @@ from pathlib import Path
 
 from segmentation.devices import DEVICE_CHOICES
 from viewer import strict_json
+from viewer.grid import VIEW_NAMES
 
 
 def add_parser(subparsers) -> None:
@@ -40,7 +41,7 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--axis",
         default=None,
-        choices=("axial", "coronal", "sagittal"),
+        choices=VIEW_NAMES,
         help="slicing direction (default: the one the model was trained on)",
     )
     p.add_argument(

@@ -27,6 +27,7 @@ from pathlib import Path
 from segmentation.devices import DEVICE_CHOICES
 from viewer import strict_json
 from viewer.cli.segment import one_line_usage_errors
+from viewer.grid import VIEW_NAMES
 
 
 def add_parser(subparsers) -> None:
@@ -61,7 +62,7 @@ def add_parser(subparsers) -> None:
         default=None,
         help="default: one pass over the training slices",
     )
-    p.add_argument("--axis", default="axial", choices=("axial", "coronal", "sagittal"))
+    p.add_argument("--axis", default="axial", choices=VIEW_NAMES)
     p.add_argument(
         "--val-fraction",
         type=float,
