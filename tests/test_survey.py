@@ -210,3 +210,14 @@ def test_every_volume_format_is_one_row_and_companion_files_are_not(capsys, samp
     unreadable = document["summary"]["unreadable"]
     assert len(unreadable) == 1 and unreadable[0].startswith("lonely.img: ")
     assert "without its header lonely.hdr" in unreadable[0]
+
+
+def test_worker_processes_give_the_same_rows(sample_data, monkeypatch):
+    from viewer.survey import collect
+
+    monkeypatch.setattr(collect, "PARALLEL_MIN_FILES", 1)
+    monkeypatch.setattr(collect, "CHUNK_FILES", 5)
+    one = collect.survey_folder(sample_data / "dicom_edge", show_bar=False, workers=1)
+    two = collect.survey_folder(sample_data / "dicom_edge", show_bar=False, workers=2)
+    assert [r.to_dict() for r in one.rows] == [r.to_dict() for r in two.rows]
+    assert one.summary() == two.summary()
