@@ -108,6 +108,7 @@ class Orthanc:
     dicom_port: int
     our_port: int  # the port our C-MOVE listener must use (declared in DicomModalities)
     storage: Path
+    scheme: str = "http"
 
     @property
     def dimse_node(self) -> str:
@@ -115,14 +116,17 @@ class Orthanc:
 
     @property
     def web_url(self) -> str:
-        return f"http://{USER}@127.0.0.1:{self.http_port}/dicom-web"
+        return f"{self.scheme}://{USER}@127.0.0.1:{self.http_port}/dicom-web"
 
     @property
     def rest(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        return f"{self.scheme}://127.0.0.1:{self.http_port}"
 
     def get(self, path: str, **kwargs) -> requests.Response:
-        return requests.get(self.rest + path, auth=(USER, PASSWORD), timeout=30, **kwargs)
+        # the test's own look-ups trust the self-signed test certificate
+        return requests.get(
+            self.rest + path, auth=(USER, PASSWORD), timeout=30, verify=False, **kwargs
+        )
 
     def upload(self, folder: Path) -> list[str]:
         ids = []
@@ -158,6 +162,25 @@ def orthanc_binary() -> str:
     if binary is None:
         pytest.skip("Orthanc is not installed: apt-get install orthanc orthanc-dicomweb dcmtk")
     return binary
+
+
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key (openssl), as PEM files."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed: apt-get install openssl")
+    key, cert = folder / "key.pem", folder / "cert.pem"
+    subprocess.run(
+        [
+            openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-days", "2",
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
 
 
 def start_orthanc(workdir: Path) -> Orthanc:
@@ -207,7 +230,7 @@ def start_orthanc(workdir: Path) -> Orthanc:
         try:
             if server.get("/system").status_code == 200:
                 return server
-        except requests.ConnectionError:
+        except requests.exceptions.ConnectionError:
             pass
         time.sleep(0.1)
     stop_orthanc(server)
@@ -253,3 +276,62 @@ def require_tool(name: str) -> str:
 
 def series_z_positions(folder: Path) -> list[float]:
     return sorted(float(pydicom.dcmread(p).ImagePositionPatient[2]) for p in folder.iterdir())
+
+
+class TlsFront:
+    """An https front for Orthanc's HTTP port with a self-signed certificate.
+
+    Debian's Orthanc 1.10 exits on its first TLS connection (``SslEnabled``), so the
+    https tests talk to this real TLS server (Python's ``ssl``), which passes each
+    request on to Orthanc unchanged.
+    """
+
+    def __init__(self, backend: Orthanc, folder: Path) -> None:
+        import http.server
+        import ssl
+        import threading
+
+        cert, key = self_signed_certificate(folder)
+        target = backend.rest
+
+        class Forward(http.server.BaseHTTPRequestHandler):
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                answer = requests.request(
+                    self.command, target + self.path, headers=headers, data=body, timeout=60
+                )
+                self.send_response(answer.status_code)
+                for name, value in answer.headers.items():
+                    if name.lower() not in (
+                        "transfer-encoding",
+                        "content-encoding",
+                        "content-length",
+                        "connection",
+                    ):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            do_GET = do_POST = _forward  # noqa: N815
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Forward)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def web_url(self) -> str:
+        return f"https://{USER}@127.0.0.1:{self.port}/dicom-web"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

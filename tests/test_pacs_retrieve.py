@@ -21,11 +21,13 @@ from tests.pacs_support import (  # noqa: F401 (fixtures)
     SERIES_UID,
     STUDY_UID,
     USER,
+    TlsFront,
     free_port,
     orthanc,
     pacs_home,
     pacs_ready_series,
 )
+from viewer.cli import main
 from viewer.io import load_volume
 from viewer.pacs.client import open_client
 from viewer.pacs.errors import (
@@ -183,3 +185,29 @@ def test_wado_on_a_dimse_node_is_refused_with_the_right_method(orthanc, pacs_hom
     with open_client(node) as client:
         with pytest.raises(PacsError, match="--method wado"):
             client.retrieve_series(STUDY_UID, SERIES_UID, tmp_path, method="get")
+
+
+@pytest.fixture
+def https_orthanc(orthanc, tmp_path):  # noqa: F811
+    """Orthanc behind a real TLS server with a self-signed certificate."""
+    front = TlsFront(orthanc, tmp_path)
+    try:
+        yield front
+    finally:
+        front.stop()
+
+
+def test_https_certificate_is_checked_unless_insecure(https_orthanc, pacs_home, capsys):  # noqa: F811
+    node = parse_address(https_orthanc.web_url)
+    assert node.url.startswith("https://")
+    with pytest.raises(PacsError) as error:
+        open_client(node).echo()
+    assert "certificate is not trusted" in str(error.value) and "--insecure" in str(error.value)
+    with open_client(replace(node, insecure=True)) as client:
+        client.echo()
+        assert [s.study_uid for s in client.find_studies(StudyQuery(patient_id=PATIENT_ID))] == [
+            STUDY_UID
+        ]
+    assert main(["pacs", "echo", https_orthanc.web_url]) == 2
+    assert main(["pacs", "echo", https_orthanc.web_url, "--insecure"]) == 0
+    assert "answers" in capsys.readouterr().out

@@ -59,7 +59,8 @@ def _value(item: dict, keyword: str):
 
 
 def _session():
-    """A requests session that leaves ``*`` unescaped in query strings.
+    """A requests session that leaves ``*`` unescaped in query strings and keeps an
+    explicit "do not check the certificate" against CA-bundle environment variables.
 
     requests writes the wildcard of ``PatientName=Can*`` as ``%2A``; RFC 3986 allows a
     bare ``*`` there, and some servers (Orthanc 1.10's DICOMweb plugin) match the
@@ -73,6 +74,14 @@ def _session():
             if question:
                 request.url = base + "?" + query.replace("%2A", "*")
             return super().send(request, **kwargs)
+
+        def merge_environment_settings(self, url, proxies, stream, verify, cert):
+            # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's
+            # verify=False; the user's explicit --insecure must win.
+            settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            if self.verify is False:
+                settings["verify"] = False
+            return settings
 
     return WildcardSession()
 
