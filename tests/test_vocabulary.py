@@ -168,3 +168,11 @@ def test_one_thread_policy(monkeypatch):
     monkeypatch.setenv("SPLEENSCOPE_THREADS", "two")
     with pytest.raises(SpleenScopeError, match="SPLEENSCOPE_THREADS='two' is not a whole number"):
         cpu_threads()
+
+
+def test_window_segments_with_the_threads_the_cli_uses(monkeypatch):
+    """The window's worker held a core back (1 thread on 2 cores where the CLI used 2)."""
+    from viewer.ui.segment_worker import worker_threads
+
+    monkeypatch.delenv("SPLEENSCOPE_THREADS", raising=False)
+    assert worker_threads() == cpu_threads() == max(1, min(usable_cores(), 8))
