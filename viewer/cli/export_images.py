@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from viewer.errors import SpleenScopeError
     from viewer.grid import same_grid, slice_axis_of
     from viewer.image_export import export_images
-    from viewer.image_export.export import _check_output
+    from viewer.image_export.export import check_export_folder
     from viewer.io.format_detect import DICOM, detect_reader
     from viewer.io.load import load_volume
 
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         axis = slice_axis_of(args.axis)
     except ValueError as error:
         raise SpleenScopeError(f"--axis {args.axis}: {error}") from None
-    _check_output(args.output, str(args.path))  # before any reading
+    check_export_folder(args.output, str(args.path))  # before any reading
     volume = load_volume(args.path, series=args.series)
     masks = []
     for mask_path in args.mask:

@@ -135,7 +135,7 @@ def _check_masks(volume: Volume, masks: list[np.ndarray]) -> list[np.ndarray]:
     return checked
 
 
-def _check_output(folder: Path, source_path: str) -> None:
+def check_export_folder(folder: Path, source_path: str) -> None:
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise SpleenScopeError(
             f"{folder}: already exists and is not an empty folder; choose a new folder"
@@ -163,7 +163,7 @@ def export_images(
     came from DICOM (then ``import-images`` can write a DICOM SEG for it).
     """
     folder = Path(folder)
-    _check_output(folder, volume.source_path)
+    check_export_folder(folder, volume.source_path)
     masks = _check_masks(volume, list(masks))
     encoding = stored_encoding(volume.array)
     chosen_window = display_window(volume, window)
