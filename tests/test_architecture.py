@@ -2,7 +2,8 @@
 
 - By importing modules in a clean interpreter: the engine must run on a server with
   no display, so `segmentation/`, `viewer/io/` and the Qt-free half of `viewer/` never
-  load Qt, and `spleenscope info` never loads torch (heavy imports sit inside functions).
+  load Qt, and `spleenscope info` never loads torch, Qt, SimpleITK, ray or matplotlib
+  (heavy imports sit inside functions).
 - On the static import graph, with the import-linter contracts in pyproject.toml
   (`make lint` runs them too): they see every import statement, including those
   inside functions, and name the module and line that breaks a rule.
@@ -21,6 +22,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 QT_MODULES = ("PyQt5", "pyqtgraph", "superqt")
+#: What `spleenscope info` must not load: each takes seconds or pulls a GPU runtime.
+HEAVY_MODULES = ("torch", "PyQt5", "pyqtgraph", "SimpleITK", "ray", "matplotlib")
 
 
 def _modules_under(package: str, exclude: tuple[str, ...] = ()) -> list[str]:
@@ -87,7 +90,7 @@ def test_info_command_does_not_load_torch_or_qt(tmp_path):
         "import sys\n"
         "from viewer.cli import main\n"
         f"code = main(['info', {str(path)!r}])\n"
-        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'PyQt5', 'pyqtgraph'})\n"
+        f"heavy = sorted({{m.split('.')[0] for m in sys.modules}} & {set(HEAVY_MODULES)!r})\n"
         "print('HEAVY', heavy)\n"
         "sys.exit(code)\n"
     )
