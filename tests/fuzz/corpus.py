@@ -34,7 +34,6 @@ import os
 import random
 import shutil
 import struct
-import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -380,16 +379,18 @@ def _maybe_gzip(data: bytes, compressed: bool) -> bytes:
 
 
 def gzip_bomb(size: int = 2 * 2**30) -> bytes:
-    """A valid small NIfTI whose gzip stream goes on to inflate to ``size`` bytes of zeros."""
+    """A valid small NIfTI whose gzip data goes on to inflate to ``size`` bytes of zeros.
+
+    Built from gzip members of 16 MiB of zeros each (one compressed once and
+    repeated), so a 2 GiB bomb (about 2 MB on disk) takes a fraction of a second to
+    make; the first member already holds the image and more zeros than it declares.
+    """
     image = nib.Nifti1Image(np.zeros((16, 16, 4), np.int16), np.eye(4))
     plain = image.header.binaryblock + b"\0" * 4 + np.zeros((16, 16, 4), np.int16).tobytes()
-    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
-    pieces = [compressor.compress(plain)]
-    block = b"\0" * (16 * 2**20)
-    for _ in range(size // len(block)):
-        pieces.append(compressor.compress(block))
-    pieces.append(compressor.flush())
-    return b"".join(pieces)
+    block = 16 * 2**20
+    first = gzip.compress(plain + b"\0" * block, compresslevel=9)
+    zeros = gzip.compress(b"\0" * block, compresslevel=9)
+    return first + zeros * max(0, size // block - 1)
 
 
 def absurd_size_headers() -> dict[str, bytes]:
@@ -575,11 +576,46 @@ def generate(out: Path, count: int, seed: int) -> list[Case]:
     seg = (SAMPLE / SEG_SOURCE).read_bytes()
     others = itk_sources(sources_dir)
 
-    # Fixed special cases first: they are what the issue measured.
+    # Unmodified sources: refusing one of these is a failure too (a false alarm).
+    for family, rel in NIFTI_SOURCES.items():
+        add_file(
+            family,
+            (SAMPLE / rel).read_bytes(),
+            "_" + Path(rel).name,
+            "unmodified",
+            tags=["baseline"],
+        )
+    for family, files in dicom_series.items():
+        add_folder(family, files, "unmodified", tags=["baseline"])
+    add_folder("multiframe", {"mf.dcm": multiframe}, "unmodified", tags=["baseline"])
+    add_file("seg", seg, ".dcm", "unmodified", mask_for=str(SAMPLE / SEG_IMAGE), tags=["baseline"])
+    for name, source in sorted(others.items()):
+        if name.endswith(".mhd"):
+            raw_name = source.with_suffix(".raw").name
+            add_folder(
+                "itk",
+                {name: source.read_bytes(), raw_name: (sources_dir / raw_name).read_bytes()},
+                "unmodified",
+                tags=["baseline"],
+            )
+            cases[-1].path = str(Path(cases[-1].path) / name)
+        elif name.endswith(".hdr"):
+            add_folder(
+                "analyze",
+                {
+                    name: source.read_bytes(),
+                    "source.img": (sources_dir / "source.img").read_bytes(),
+                },
+                "unmodified",
+                tags=["baseline"],
+            )
+            cases[-1].path = str(Path(cases[-1].path) / name)
+        else:
+            add_file("itk", source.read_bytes(), "_" + name, "unmodified", tags=["baseline"])
+    # Fixed special cases: they are what the issue measured.
     for name, data in absurd_size_headers().items():
         add_file("absurd", data, "_" + name, "absurd declared size")
     add_file("bomb", gzip_bomb(), ".nii.gz", "gzip bomb (2 GiB of zeros behind a small image)")
-    add_folder("multiframe", {"mf.dcm": multiframe}, "unmodified enhanced multi-frame")
     for frames in (b"10000000", b"2147483647", b"0", b"5"):
         add_folder(
             "multiframe",

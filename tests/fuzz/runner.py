@@ -16,7 +16,8 @@ Each run is classified:
   (exit 2 with more than one stderr line), ``bad_json`` (``--json`` output that is
   not strict JSON), ``bad_geometry`` (a non-finite or singular affine reported as
   success), ``silent_drop`` (a folder's DICOM files neither all loaded nor each
-  named in a warning), ``leak`` (the canary patient name in any output).
+  named in a warning), ``leak`` (the canary patient name in any output),
+  ``false_refusal`` (an unmodified sample file refused by info or convert).
 
 Children are forked from warm workers (imports done once), so a run costs
 milliseconds of start-up instead of a second; each child is still its own process,
@@ -53,6 +54,7 @@ FAILURES = (
     "bad_geometry",
     "silent_drop",
     "leak",
+    "false_refusal",
 )
 MR_LABEL = SAMPLE / "mr_abdomen_organs.nii.gz"
 
@@ -269,6 +271,8 @@ def classify(run: dict, status: int, hung: bool, stdout: str, stderr: str, outpu
     if code != 0:
         if len(lines) != 1 or not lines[0].startswith("spleenscope: error: "):
             return "multi_line"
+        if "baseline" in run["case"].get("tags", []) and run["command"] in ("info", "convert"):
+            return "false_refusal"  # an unmodified sample file must open
         return "refused"
     if "--json" in run["argv"] and stdout.strip():
         try:

@@ -285,6 +285,7 @@ REGRESSIONS = [
     ),
     Regression("nifti vox_offset NaN", nifti_with(vox_offset=NAN), "refused", "vox_offset"),
     Regression("nifti scl_slope inf", nifti_with(scl_slope=INF), "refused", "scl_slope"),
+    Regression("nifti scl_slope NaN means unscaled (nibabel)", nifti_with(scl_slope=NAN, scl_inter=NAN), "loads"),
     Regression(
         "nifti cal_min NaN loads without a window", nifti_with(cal_min=NAN, cal_max=100.0), "loads"
     ),

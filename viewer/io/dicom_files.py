@@ -209,7 +209,7 @@ def _claims_image_storage(ds: pydicom.Dataset) -> bool:
 
 def _note_unreadable(result: ScanResult, path: Path, error: SpleenScopeError) -> None:
     message = str(error)
-    log.warning("skipping a DICOM file: %s", message)
+    log.info("skipping a DICOM file: %s", message)
     result.unreadable.append(f"skipped {message}")
     if result.first_error is None:
         result.first_error = error

@@ -265,14 +265,24 @@ def _read_first_volume(header, raw: bytes, path: Path) -> np.ndarray:
     count = math.prod(first)
     check_data_size(offset + count * dtype.itemsize, len(raw), source=source)
     data = np.frombuffer(raw, dtype=dtype, count=count, offset=offset).reshape(first, order="F")
-    slope = finite_float(header["scl_slope"], source=source, field="scl_slope", default=0.0)
-    inter = finite_float(header["scl_inter"], source=source, field="scl_inter", default=0.0)
-    # NIfTI: a slope of 0 means "no scaling" (the intercept is then ignored too).
+    # NIfTI: a slope of 0 means "no scaling", and nibabel writes NaN for the same
+    # (the intercept is then ignored too); infinity is refused.
+    slope = _unset_if_nan(header["scl_slope"])
+    slope = finite_float(slope, source=source, field="scl_slope", default=0.0)
+    inter = 0.0
+    if slope:
+        inter = _unset_if_nan(header["scl_inter"])
+        inter = finite_float(inter, source=source, field="scl_inter", default=0.0)
     if slope and (slope != 1.0 or inter != 0.0):
         data = data.astype(np.float32)
         data *= np.float32(slope)
         data += np.float32(inter)
     return data
+
+
+def _unset_if_nan(value):
+    number = float(value)
+    return None if math.isnan(number) else number
 
 
 def _native_numeric(data: np.ndarray) -> np.ndarray:
