@@ -14,6 +14,8 @@ import numpy as np
 THUMBNAIL_NAME = "thumbnail.png"
 THUMBNAIL_SIZE = 128
 OUTLINE_RGB = (255, 210, 0)
+CT_AIR_BELOW = -500.0  # a slice with values this low is in Hounsfield units
+SOFT_TISSUE_WINDOW = (-160.0, 240.0)
 
 
 def largest_slice(mask: np.ndarray) -> int | None:
@@ -38,16 +40,22 @@ def render_thumbnail(
     index = largest_slice(mask)
     index = image.shape[2] // 2 if index is None else index
     plane = _to_screen(np.asarray(image[:, :, index], dtype=np.float32))
-    low, high = np.percentile(plane, (1.0, 99.0)) if plane.size else (0.0, 1.0)
+    if plane.size and float(plane.min()) < CT_AIR_BELOW:
+        low, high = SOFT_TISSUE_WINDOW  # Hounsfield units: the abdominal window
+    else:
+        low, high = np.percentile(plane, (1.0, 99.0)) if plane.size else (0.0, 1.0)
     grey = np.clip((plane - low) / max(float(high - low), 1e-6), 0, 1)
-    rgb = np.repeat((grey * 255).astype(np.uint8)[..., None], 3, axis=2)
-    region = _to_screen(mask[:, :, index] > 0)
-    outline = region & ~binary_erosion(region)
-    rgb[outline] = OUTLINE_RGB
     rows_mm, cols_mm = plane.shape[0] * spacing_mm[1], plane.shape[1] * spacing_mm[0]
     scale = size / max(rows_mm, cols_mm)
     shape = (max(1, round(cols_mm * scale)), max(1, round(rows_mm * scale)))
-    return np.asarray(Image.fromarray(rgb).resize(shape, Image.NEAREST))
+    small = Image.fromarray((grey * 255).astype(np.uint8)).resize(shape, Image.BILINEAR)
+    rgb = np.repeat(np.asarray(small)[..., None], 3, axis=2)
+    # The outline is drawn at the thumbnail's own resolution so it stays a closed line.
+    region = _to_screen(mask[:, :, index] > 0).astype(np.uint8)
+    region = np.asarray(Image.fromarray(region).resize(shape, Image.NEAREST)) > 0
+    outline = region & ~binary_erosion(region)
+    rgb[outline] = OUTLINE_RGB
+    return rgb
 
 
 def write_thumbnail(path: Path, rgb: np.ndarray) -> Path:

@@ -34,7 +34,8 @@ class WorklistTool(QObject):
         self.current: WorklistRow | None = None
         self._pending: WorklistRow | None = None  # opened, waiting for its image
         self.panel = WorklistPanel()
-        self.dock = shell.add_dock(self.panel, "Worklist")
+        self.dock = shell.add_dock(self.panel, "Worklist", Qt.BottomDockWidgetArea)
+        self.dock.hide()  # shown when a batch is opened
         self.open_action = QAction("Open &batch results…", shell)
         self.open_action.triggered.connect(lambda _checked=False: self._ask_open())
         shell.add_file_action(self.open_action)
