@@ -274,10 +274,6 @@ def require_tool(name: str) -> str:
     return path
 
 
-def series_z_positions(folder: Path) -> list[float]:
-    return sorted(float(pydicom.dcmread(p).ImagePositionPatient[2]) for p in folder.iterdir())
-
-
 class TlsFront:
     """An https front for Orthanc's HTTP port with a self-signed certificate.
 
@@ -335,3 +331,55 @@ class TlsFront:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+VOLUME_CODE = "118565006"  # SNOMED CT "Volume"
+
+
+def sr_numbers(sr: pydicom.Dataset) -> list[tuple[float, str]]:
+    """(value, derivation meaning or "") of every volume measurement in the SR tree."""
+    found = []
+
+    def walk(items):
+        for item in items:
+            if item.get("ValueType") == "NUM" and item.ConceptNameCodeSequence[0].CodeValue == (
+                VOLUME_CODE
+            ):
+                derivation = [
+                    c.ConceptCodeSequence[0].CodeMeaning
+                    for c in item.get("ContentSequence", [])
+                    if c.ConceptNameCodeSequence[0].CodeMeaning == "Derivation"
+                ]
+                value = float(item.MeasuredValueSequence[0].NumericValue)
+                found.append((value, derivation[0] if derivation else ""))
+            walk(item.get("ContentSequence", []))
+
+    walk(sr.ContentSequence)
+    return sorted(found)
+
+
+def sr_texts(sr: pydicom.Dataset) -> set[str]:
+    texts = set()
+
+    def walk(items):
+        for item in items:
+            if item.get("ValueType") == "TEXT":
+                texts.add(str(item.TextValue))
+            walk(item.get("ContentSequence", []))
+
+    walk(sr.ContentSequence)
+    return texts
+
+
+def sr_codes(sr: pydicom.Dataset) -> set[str]:
+    """The meanings of every coded value (CODE items) in the SR tree."""
+    codes = set()
+
+    def walk(items):
+        for item in items:
+            if item.get("ValueType") == "CODE":
+                codes.add(str(item.ConceptCodeSequence[0].CodeMeaning))
+            walk(item.get("ContentSequence", []))
+
+    walk(sr.ContentSequence)
+    return codes

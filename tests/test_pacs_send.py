@@ -23,6 +23,9 @@ from tests.pacs_support import (  # noqa: F401 (fixtures)
     pacs_home,
     pacs_ready_series,
     require_tool,
+    sr_codes,
+    sr_numbers,
+    sr_texts,
 )
 from viewer.cli import main
 from viewer.io import load_volume
@@ -32,8 +35,6 @@ from viewer.pacs.client import open_client
 from viewer.pacs.listener import StorageListener
 from viewer.pacs.nodes import LocalIdentity, parse_address
 from viewer.pacs.sending import send
-
-VOLUME_CODE = "118565006"  # SNOMED CT "Volume"
 
 
 def _run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -47,55 +48,6 @@ def _dciodvfy_errors(path: Path) -> list[str]:
     tool = require_tool("dciodvfy")
     done = subprocess.run([tool, str(path)], capture_output=True, text=True, timeout=60)
     return [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("Error")]
-
-
-def _sr_numbers(sr: pydicom.Dataset) -> list[tuple[float, str]]:
-    """(value, derivation meaning or "") of every volume measurement in the SR tree."""
-    found = []
-
-    def walk(items):
-        for item in items:
-            if item.get("ValueType") == "NUM" and item.ConceptNameCodeSequence[0].CodeValue == (
-                VOLUME_CODE
-            ):
-                derivation = [
-                    c.ConceptCodeSequence[0].CodeMeaning
-                    for c in item.get("ContentSequence", [])
-                    if c.ConceptNameCodeSequence[0].CodeMeaning == "Derivation"
-                ]
-                value = float(item.MeasuredValueSequence[0].NumericValue)
-                found.append((value, derivation[0] if derivation else ""))
-            walk(item.get("ContentSequence", []))
-
-    walk(sr.ContentSequence)
-    return sorted(found)
-
-
-def _sr_texts(sr: pydicom.Dataset) -> set[str]:
-    texts = set()
-
-    def walk(items):
-        for item in items:
-            if item.get("ValueType") == "TEXT":
-                texts.add(str(item.TextValue))
-            walk(item.get("ContentSequence", []))
-
-    walk(sr.ContentSequence)
-    return texts
-
-
-def _sr_codes(sr: pydicom.Dataset) -> set[str]:
-    """The meanings of every coded value (CODE items) in the SR tree."""
-    codes = set()
-
-    def walk(items):
-        for item in items:
-            if item.get("ValueType") == "CODE":
-                codes.add(str(item.ConceptCodeSequence[0].CodeMeaning))
-            walk(item.get("ContentSequence", []))
-
-    walk(sr.ContentSequence)
-    return codes
 
 
 def _study_instances(orthanc) -> dict[str, dict]:  # noqa: F811
@@ -136,13 +88,13 @@ def test_cli_find_get_segment_send_and_find_back(orthanc, pacs_home, tmp_path, c
     assert _dciodvfy_errors(seg) == [] and _dciodvfy_errors(sr) == []
     report = pydicom.dcmread(sr)
     low, high = summary["volume_ml_range"]
-    assert _sr_numbers(report) == [
+    assert sr_numbers(report) == [
         (round(low, 3), "Minimum"),
         (round(summary["volume_ml"], 3), ""),
         (round(high, 3), "Maximum"),
     ]
-    assert summary["quality"]["verdict"] in _sr_codes(report)
-    assert summary["model"][:64] in _sr_texts(report)  # the algorithm name
+    assert summary["quality"]["verdict"] in sr_codes(report)
+    assert summary["model"][:64] in sr_texts(report)  # the algorithm name
     for written in (seg, sr):  # files on disk stay de-identified
         header = pydicom.dcmread(written, stop_before_pixels=True)
         assert str(header.PatientName) == "ANONYMOUS^" and header.PatientID != PATIENT_ID
@@ -176,9 +128,9 @@ def test_send_over_dicomweb_with_range_and_verdict(orthanc, pacs_home, tmp_path)
     save_mask_as_dicom_seg(volume, mask, series, seg, {1: "Spleen"}, algorithm="test-model")
     save_volume_report_sr(VolumeReport(250.5, "test-model", (231.0, 270.25), "review"), seg, sr)
     assert _dciodvfy_errors(sr) == []
-    assert "test-model" in _sr_texts(pydicom.dcmread(sr))
-    assert "review" in _sr_codes(pydicom.dcmread(sr))
-    assert _sr_numbers(pydicom.dcmread(sr)) == [
+    assert "test-model" in sr_texts(pydicom.dcmread(sr))
+    assert "review" in sr_codes(pydicom.dcmread(sr))
+    assert sr_numbers(pydicom.dcmread(sr)) == [
         (231.0, "Minimum"),
         (250.5, ""),
         (270.25, "Maximum"),

@@ -5,8 +5,10 @@ and Send segmentation to PACS, and find SEG + SR under the same study."""
 
 from __future__ import annotations
 
+import io
 import shutil
 
+import pydicom
 import pytest
 from PyQt5.QtCore import Qt
 
@@ -19,6 +21,8 @@ from tests.pacs_support import (  # noqa: F401
     STUDY_UID,
     free_port,
     orthanc,
+    sr_codes,
+    sr_numbers,
 )
 from viewer.pacs.nodes import LocalIdentity, save_local_identity
 from viewer.ui.pacs_browser import retrieve_folder
@@ -104,17 +108,28 @@ def test_browse_retrieve_segment_and_send_from_the_window(qtbot, window, orthanc
     assert PATIENT_NAME not in sent.args[0] and PATIENT_ID not in sent.args[0]
 
     ct_study = orthanc.get(f"/instances/{sorted(before)[0]}/study").json()["ID"]
-    new = {}
+    new, files = {}, {}
     for item in orthanc.instances_of_study(STUDY_UID):
         if item["ID"] not in before:
             tags = orthanc.get(f"/instances/{item['ID']}/simplified-tags").json()
             assert orthanc.get(f"/instances/{item['ID']}/study").json()["ID"] == ct_study
             new[tags["Modality"]] = tags
+            files[tags["Modality"]] = orthanc.get(f"/instances/{item['ID']}/file").content
     assert sorted(new) == ["SEG", "SR"]
     assert new["SEG"]["ReferencedSeriesSequence"][0]["SeriesInstanceUID"] == SERIES_UID
     evidence = new["SR"]["CurrentRequestedProcedureEvidenceSequence"][0]
     referenced = {s["SeriesInstanceUID"] for s in evidence["ReferencedSeriesSequence"]}
     assert {SERIES_UID, new["SEG"]["SeriesInstanceUID"]} <= referenced
+    # the SR holds the window's volume, the model's range and its self-check verdict
+    study = window.tools.mask_session.study.summary()
+    report = pydicom.dcmread(io.BytesIO(files["SR"]))
+    low, high = study["volume_ml_range"]
+    assert sr_numbers(report) == [
+        (round(low, 3), "Minimum"),
+        (round(volume_ml, 3), ""),
+        (round(high, 3), "Maximum"),
+    ]
+    assert study["quality"]["verdict"] in sr_codes(report)
 
 
 @pytest.fixture(autouse=True)

@@ -71,15 +71,19 @@ class PacsTool(QObject):
         return ""
 
     def _summary(self) -> dict:
+        """What the SR states. The volume range and the self-check verdict belong to
+        the model's own mask: they are included only while the mask is unedited (the
+        same volume), never carried over to a hand-corrected one."""
         measurements = self.session.measurements
         summary = {
             "volume_ml": float(measurements.volume_ml),
             "model": self.session.prediction_name or "SpleenScope",
         }
-        for key in ("volume_range_ml", "verdict"):  # when the segmentation gave them
-            value = getattr(self.session, key, None)
-            if value is not None:
-                summary[key] = value
+        study = getattr(self.session, "study", None)  # segmentation.study.StudyResult
+        if study is not None:
+            facts = study.summary()
+            if abs(float(facts.get("volume_ml", -1.0)) - summary["volume_ml"]) < 1e-3:
+                summary.update({k: facts[k] for k in ("volume_ml_range", "quality") if k in facts})
         return summary
 
     def send_results(self, node_text: str | None = None) -> PacsJob | None:
