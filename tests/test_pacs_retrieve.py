@@ -211,3 +211,24 @@ def test_https_certificate_is_checked_unless_insecure(https_orthanc, pacs_home, 
     assert main(["pacs", "echo", https_orthanc.web_url]) == 2
     assert main(["pacs", "echo", https_orthanc.web_url, "--insecure"]) == 0
     assert "answers" in capsys.readouterr().out
+
+
+def test_dicomweb_search_pages_through_long_lists(orthanc, pacs_home, tmp_path, monkeypatch):  # noqa: F811
+    from viewer.pacs import dicomweb
+
+    study, series = STUDY_UID + ".7", SERIES_UID + ".7"
+    orthanc.upload(pacs_ready_series(tmp_path / "second", study_uid=study, series_uid=series))
+    monkeypatch.setattr(dicomweb, "PAGE_SIZE", 1)  # one study per request
+    asked = []
+    with _client(orthanc, "dicomweb") as client:
+        search = client._web.search_for_studies
+
+        def counting(*args, **kwargs):
+            asked.append(kwargs.get("offset"))
+            return search(*args, **kwargs)
+
+        monkeypatch.setattr(client._web, "search_for_studies", counting)
+        found = {s.study_uid for s in client.iter_studies(StudyQuery(patient_id=PATIENT_ID))}
+    orthanc.delete_study(study)
+    assert {STUDY_UID, study} <= found
+    assert asked[:3] == [0, 1, 2]  # page by page, until a short page
