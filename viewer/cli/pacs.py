@@ -113,7 +113,9 @@ def _client(args):
 def _progress_bar(description: str):
     from tqdm import tqdm
 
-    bar = tqdm(total=None, unit="image", desc=description, file=sys.stderr, leave=False)
+    bar = tqdm(
+        total=None, unit="image", desc=description, file=sys.stderr, leave=False, disable=None
+    )
 
     def progress(done: int, total: int | None) -> None:
         if total is not None and bar.total != total:
@@ -180,6 +182,7 @@ def _find(args) -> int:
 
 def _get(args) -> int:
     from viewer.pacs.errors import SeriesNotFoundError
+    from viewer.pacs.staging import check_destination
 
     with _client(args) as client:
         if args.series:
@@ -191,6 +194,7 @@ def _get(args) -> int:
                     f"study {args.study} is not on {client.node.label} (moved or deleted?)"
                 )
         for series_uid in wanted:
+            check_destination(args.output / series_uid)  # before the progress bar shows
             bar, progress = _progress_bar("retrieving")
             try:
                 folder = client.retrieve_series(
