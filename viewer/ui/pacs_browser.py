@@ -199,7 +199,13 @@ class PacsBrowser(QDialog):
         self.status.setText(text)
 
     def _node_changed(self, text: str) -> None:
+        # the listed studies belong to the node they came from: never retrieve them
+        # from another one
         self._password = None
+        if self._search_job is not None:
+            self._search_job.cancel_event.set()
+            self._search_job = None
+        self.tree.clear()
         self.method_box.clear()
         web = text.strip().lower().startswith(("http://", "https://"))
         try:
@@ -310,10 +316,17 @@ class PacsBrowser(QDialog):
             job.send_batch(pending)
             return count
 
-        def finished(count) -> None:
-            self._say(f"{count} stud{'y' if count == 1 else 'ies'} found.")
+        current: dict = {}  # this search's job, once started
 
-        self._search_job = self._start(find, finished, batch=self._add_studies)
+        def add(studies: list) -> None:
+            if current.get("job") is self._search_job:  # not a superseded search
+                self._add_studies(studies)
+
+        def finished(count) -> None:
+            if current.get("job") is self._search_job:
+                self._say(f"{count} stud{'y' if count == 1 else 'ies'} found.")
+
+        self._search_job = current["job"] = self._start(find, finished, batch=add)
 
     def _add_studies(self, studies: list) -> None:
         for study in studies:
