@@ -39,6 +39,7 @@ _active_path: Path | None = None  # where configure_logging really writes
 _QUOTED = re.compile(r"""b?'(?:[^'\\\n]|\\.)*'|b?"(?:[^"\\\n]|\\.)*\"""")
 _TRACEBACK_FILE = re.compile(r'^\s*File "[^"\n]*", line \d+, in \S+$')
 _DICOM_TAG = re.compile(r"\(\s*([0-9A-Fa-f]{4})\s*,\s*([0-9A-Fa-f]{4})\s*\)")
+_KEYWORD_SHAPE = re.compile(r"^[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+$")
 _WORD = re.compile(r"\b[A-Za-z][A-Za-z0-9_]{2,}\b")
 # Header fields of the formats we read whose names may appear in a message.
 NIFTI_FIELDS = frozenset(
@@ -214,7 +215,8 @@ def _keyword_for_tag(tag: int) -> str | None:
 
 
 def _is_dicom_keyword(word: str) -> bool:
-    if "pydicom" not in sys.modules or not word[:1].isupper():
+    # CamelCase of two words or more: "InstanceNumber", not an English "Reference".
+    if "pydicom" not in sys.modules or not _KEYWORD_SHAPE.match(word):
         return False
     from pydicom.datadict import tag_for_keyword
 

@@ -32,6 +32,7 @@ from viewer.grid import lps_to_ras
 from viewer.io.dicom_files import scan
 from viewer.io.dicom_records import SliceRecord
 from viewer.io.file_names import DICOM, check_output_path, is_nifti_name, require_format
+from viewer.io.validation import HeaderValueError
 from viewer.volume import Volume
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ KEPT_SOURCE_KEYWORDS = (
     "BitsStored", "HighBit", "PixelRepresentation", "NumberOfFrames",
     "SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence",
 )  # fmt: skip
+# Numbers that only label a source slice: left out of the copy when unreadable.
+OPTIONAL_NUMBER_KEYWORDS = ("InstanceNumber", "SeriesNumber")
 # Type 2 patient and study attributes highdicom requires: present, and empty.
 EMPTY_KEYWORDS = (
     "PatientBirthDate", "PatientSex", "AccessionNumber", "StudyID", "StudyDate", "StudyTime",
@@ -73,7 +76,18 @@ def anonymous_header(source: pydicom.Dataset) -> pydicom.Dataset:
     header = pydicom.Dataset()
     for keyword in KEPT_SOURCE_KEYWORDS:
         if keyword in source:
-            setattr(header, keyword, source.data_element(keyword).value)
+            try:
+                setattr(header, keyword, source.data_element(keyword).value)
+            except (ValueError, TypeError, OverflowError):
+                # A value of the wrong kind (text in InstanceNumber): never quoted back,
+                # since it may be anything, a patient's name included.
+                if keyword in OPTIONAL_NUMBER_KEYWORDS:
+                    continue  # only labels the reference; the SEG is valid without it
+                raise HeaderValueError(
+                    Path(str(getattr(source, "filename", "") or "source")).name,
+                    keyword,
+                    "holds a value that is not valid for its type",
+                ) from None
     syntax = getattr(getattr(source, "file_meta", None), "TransferSyntaxUID", None)
     if syntax:
         header.file_meta = pydicom.dataset.FileMetaDataset()
@@ -182,6 +196,35 @@ def require_dicom_source(source: str | Path) -> None:
             f"{source.name}: a DICOM SEG needs a DICOM source series to reference; "
             "save the mask as NIfTI (.nii.gz) instead"
         )
+    first = _first_image_header(source)
+    if first is not None:
+        _require_frame_of_reference(first)
+
+
+def _first_image_header(source: Path) -> pydicom.Dataset | None:
+    """The header of the first DICOM image found (a few files at most are read)."""
+    from viewer.io.dicom_files import candidate_files, is_image, read_header
+
+    try:
+        files = candidate_files(source)
+    except SpleenScopeError:
+        return None
+    for path in files[:20]:
+        try:
+            header = read_header(path)
+        except SpleenScopeError:
+            continue
+        if header is not None and is_image(header):
+            return header
+    return None
+
+
+def _require_frame_of_reference(header: pydicom.Dataset) -> None:
+    if not str(header.get("FrameOfReferenceUID", "") or "").strip():
+        raise SpleenScopeError(
+            "the source series has no FrameOfReferenceUID, which a DICOM SEG must share "
+            "with its images; save the mask as NIfTI (.nii.gz) instead"
+        )
 
 
 def save_mask_as_dicom_seg(
@@ -223,6 +266,7 @@ def save_mask_as_dicom_seg(
         header = pydicom.dcmread(record.path, stop_before_pixels=True)
         _source_uids(header, notices)
         headers.append(anonymous_header(header))
+    _require_frame_of_reference(headers[0])
     # source grid is (columns, rows, slices); SEG frames are (rows, columns) per slice
     source_mask = volume.to_source_grid(mask).astype(np.uint8)
     frames = np.ascontiguousarray(np.transpose(source_mask, (2, 1, 0)))
