@@ -221,3 +221,24 @@ def test_worker_processes_give_the_same_rows(sample_data, monkeypatch):
     two = collect.survey_folder(sample_data / "dicom_edge", show_bar=False, workers=2)
     assert [r.to_dict() for r in one.rows] == [r.to_dict() for r in two.rows]
     assert one.summary() == two.summary()
+
+
+def test_series_templates_give_the_records_the_reader_gives(sample_data):
+    """The shortcut for slices 2..n of a series must not change a single record."""
+    from viewer.io.dicom_records import records_from_dataset
+    from viewer.survey.collect import SeriesTemplates, read_survey_header, walk
+
+    templates = SeriesTemplates()
+    files = walk(sample_data / "ct_spleen_dicom") + walk(sample_data / "dicom_edge")
+    shortcuts = 0
+    for path in files:
+        ds = read_survey_header(path)
+        if ds is None or "Rows" not in ds:
+            continue
+        direct = records_from_dataset(read_survey_header(path), path)
+        kind, payload = templates.examine(ds, path)
+        assert kind == "slices"
+        records, _ = payload
+        assert records == direct and [r.extra for r in records] == [r.extra for r in direct]
+        shortcuts += SeriesTemplates.key(ds) in templates._known
+    assert shortcuts > 20  # the CT's slices after the first took the shortcut

@@ -286,7 +286,80 @@ def _volume_key(path: Path) -> str | None:
     return fmt.key
 
 
-def examine(path: Path, root: Path) -> tuple[str, object]:
+# Header elements that differ from slice to slice of one series; every other element
+# the survey reads is the same raw bytes across a series.
+VARYING_TAGS = frozenset({0x00200032, 0x00200013})  # ImagePositionPatient, InstanceNumber
+
+
+class SeriesTemplates:
+    """Slices of one series differ only in position and instance number: their other
+    header elements are byte-for-byte equal. Those are converted and checked once
+    (``records_from_dataset``, ``is_image``) per distinct set of raw bytes, and each
+    further slice only has its position (through the validation gate) and instance
+    number converted. Same bytes give the same values, so the rows are unchanged;
+    the survey's header time drops to about that of parsing alone."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple, tuple[bool, dict, object]] = {}
+
+    @staticmethod
+    def key(ds) -> tuple | None:
+        if "PerFrameFunctionalGroupsSequence" in ds or "NumberOfFrames" in ds:
+            return None  # multi-frame: per-frame values, no shortcut
+        meta = getattr(ds, "file_meta", None)
+        parts: list = [
+            str(getattr(meta, "TransferSyntaxUID", "") or ""),
+            getattr(ds, "is_little_endian", None),
+            getattr(ds, "is_implicit_VR", None),
+        ]
+        for tag, element in ds.items():
+            if int(tag) in VARYING_TAGS:
+                continue
+            value = element.value
+            if not isinstance(value, (bytes, str, int, float, type(None))):
+                return None  # already converted to something unhashable: no shortcut
+            parts.append((int(tag), value))
+        return tuple(parts)
+
+    def examine(self, ds, path: Path) -> tuple[str, object]:
+        from dataclasses import replace
+
+        from viewer.io.dicom_files import is_image
+        from viewer.io.dicom_records import records_from_dataset
+        from viewer.io.validation import finite_floats
+
+        key = self.key(ds)
+        known = self._known.get(key) if key is not None else None
+        if known is None:
+            image = is_image(ds)
+            records = records_from_dataset(ds, path) if image else []
+            meta = _dicom_meta(ds) if image else {}
+            if key is not None and len(records) == 1:
+                self._known[key] = (image, meta, records[0])
+            return ("slices", (records, meta)) if image else ("non_image", None)
+        image, meta, template = known
+        if not image:
+            return "non_image", None
+        position = ds.get("ImagePositionPatient")
+        position = finite_floats(
+            list(position) if position is not None else None,
+            3,
+            source=path.name,
+            field="ImagePositionPatient",
+        )
+        instance = ds.get("InstanceNumber")
+        try:
+            instance = int(instance) if instance not in (None, "") else None
+        except (TypeError, ValueError, OverflowError):
+            instance = None
+        record = replace(
+            template, path=path, position=position, instance_number=instance,
+            extra=dict(template.extra),
+        )  # fmt: skip
+        return "slices", ([record], meta)
+
+
+def examine(path: Path, root: Path, templates: SeriesTemplates | None = None) -> tuple[str, object]:
     """What one file is, from its header: ``("row", SurveyRow)`` for a volume file,
     ``("slices", (records, meta))`` for a DICOM image, ``("companion"|"not_image"|
     "non_image", None)``, or ``("unreadable", one-line reason)``. Never raises."""
@@ -302,6 +375,8 @@ def examine(path: Path, root: Path) -> tuple[str, object]:
         ds = read_survey_header(path)
         if ds is None:
             return "not_image", None
+        if templates is not None:
+            return templates.examine(ds, path)
         if not is_image(ds):
             return "non_image", None
         return "slices", (records_from_dataset(ds, path), _dicom_meta(ds))
@@ -312,15 +387,17 @@ def examine(path: Path, root: Path) -> tuple[str, object]:
 
 
 def _examine_chunk(paths: list[Path], root: Path) -> list[tuple[str, object]]:
-    return [examine(path, root) for path in paths]
+    templates = SeriesTemplates()
+    return [examine(path, root, templates) for path in paths]
 
 
 def _examined(files: list[Path], root: Path, workers: int):
     """``(path, result)`` for every file in order: in this process, or in ``workers``
     forked processes (headers are parsed in Python, so threads would not help)."""
     if workers <= 1 or len(files) < PARALLEL_MIN_FILES:
+        templates = SeriesTemplates()
         for path in files:
-            yield path, examine(path, root)
+            yield path, examine(path, root, templates)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
