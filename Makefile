@@ -73,9 +73,13 @@ fuzz: install
 bench: install
 	@for script in tests/benchmarks/bench_*.py; do $(PY) $$script || exit 1; done
 
-# Retrain the bundled model (models/spleen_unet2d.pt) on the sample CT: ~20 min on 2 cores.
+# Retrain every bundled model: the CT model on the sample CT (~20 min on 2 idle cores)
+# and its simulated-geometry scores, then the MR model with its 4-fold cross-validation
+# over the 12 MR patients (fold models in models/mr_cv/).
 train-model: install
 	nice -n 10 $(PY) -m segmentation.train_bundled --threads 2
+	nice -n 10 $(PY) -m segmentation.ct_geometries --threads 2
+	nice -n 10 $(PY) -m segmentation.train_mr --threads 2
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -27,6 +27,8 @@ import torch
 
 from segmentation.augmentation import AugmentationSettings
 from segmentation.datasets import find_cases
+from segmentation.model_file import load_model
+from segmentation.quality import VERDICTS
 from segmentation.registry import repository_models_dir
 from segmentation.train_bundled import sample_data_dir
 from segmentation.training import TrainConfig, train
@@ -60,7 +62,7 @@ MR_AUGMENTATION = AugmentationSettings(
 # well under an hour there): 3 mm pixels are plenty for an organ of 100-400 mL, and a
 # narrow network (base 8) trained on 12 patients has less room to memorise them.
 MR_SETTINGS = dict(
-    epochs=25,
+    epochs=10,
     steps_per_epoch=20,
     batch_size=8,
     patch_size=112,
@@ -83,36 +85,52 @@ def mr_data_dir() -> Path:
 
 
 def score_cases(model_path: Path, cases) -> list[dict]:
-    """Whole-pipeline Dice, HD95 and volume of ``model_path`` on each case."""
-    from segmentation.inference import segment_volume
-    from segmentation.metrics import evaluate_masks
+    """Whole-study Dice, HD95, volume, range and verdict of ``model_path`` on each case.
+
+    Also how the uncertain slices line up with the real errors: per case, the slices
+    whose per-slice Dice against the label is below 0.8 (``bad_slices``) and which of
+    them the self-check flagged.
+    """
+    from segmentation.metrics import evaluate_masks, per_slice_dice
+    from segmentation.study import segment_study
     from viewer.io import load_volume
 
     rows = []
     for case in cases:
         volume = load_volume(case.image)
         reference = (np.asarray(load_volume(case.label).array) > 0).astype(np.uint8)
-        result = segment_volume(volume, model=model_path, device="cpu")
-        metrics = evaluate_masks(result.mask, reference, volume.affine).as_dict()
+        study = segment_study(volume, model=model_path, device="cpu")
+        metrics = evaluate_masks(study.mask, reference, volume.affine).as_dict()
+        slice_dice = per_slice_dice(study.mask, reference, study.segmentation.axis)
+        bad = [int(i) for i in np.flatnonzero(np.nan_to_num(slice_dice, nan=1.0) < 0.8)]
+        flagged = [int(i) for i in study.quality.uncertain_slices]
         rows.append(
             {
                 "case": case.name,
                 "dice": round(float(metrics["dice"]), 4),
                 "hd95_mm": metrics.get("hd95_mm"),
-                "volume_ml": round(float(result.measurements.volume_ml), 1),
+                "volume_ml": round(float(study.measurements.volume_ml), 1),
                 "reference_ml": round(
                     float(reference.sum() * abs(np.linalg.det(volume.affine[:3, :3])) / 1000), 1
                 ),
-                "seconds": round(result.seconds, 2),
+                "volume_ml_range": list(study.uncertainty.volume_range_ml),
+                "verdict": study.quality.verdict,
+                "reasons": study.quality.reasons,
+                "bad_slices": bad,
+                "flagged_slices": flagged,
+                "seconds": round(study.seconds, 2),
             }
         )
         log.info("%s", json.dumps(rows[-1]))
     return rows
 
 
-def train_one(cases, output: Path, settings: dict, threads: int, val_cases=(), name=""):
+def train_one(
+    cases, output: Path, settings: dict, threads: int, val_cases=(), name="", time_limit=0.0
+):
     config = TrainConfig(
         **settings,
+        time_limit_s=time_limit or None,
         augmentation=MR_AUGMENTATION,
         threads=threads,
         val_fraction=0.0,
@@ -137,6 +155,20 @@ def save_half_precision(path: Path) -> None:
         k: (v.half() if v.is_floating_point() else v) for k, v in payload["state_dict"].items()
     }
     torch.save(payload, path)
+
+
+def slice_detection(rows: list[dict]) -> dict:
+    """How well the uncertain slices find the slices the model got wrong (Dice < 0.8)."""
+    bad = sum(len(r.get("bad_slices", [])) for r in rows)
+    flagged = sum(len(r.get("flagged_slices", [])) for r in rows)
+    hits = sum(len(set(r.get("bad_slices", [])) & set(r.get("flagged_slices", []))) for r in rows)
+    return {
+        "bad_slices": bad,
+        "flagged_slices": flagged,
+        "bad_slices_flagged": hits,
+        "slice_recall": round(hits / bad, 3) if bad else None,
+        "slice_precision": round(hits / flagged, 3) if flagged else None,
+    }
 
 
 def collect_report(models: Path, threads: int) -> dict:
@@ -164,6 +196,11 @@ def collect_report(models: Path, threads: int) -> dict:
             "median_dice": round(float(np.median(dice)), 4),
             "min_dice": round(float(np.min(dice)), 4),
             "mean_abs_volume_error_percent": round(float(np.mean(np.abs(error))), 1),
+            "verdicts": {v: sum(r.get("verdict") == v for r in rows) for v in VERDICTS},
+            "below_0.8_not_flagged": [
+                r["case"] for r in rows if r["dice"] < 0.8 and r.get("verdict") == "ok"
+            ],
+            **slice_detection(rows),
         }
     final = models / CV_FOLDER / "final.json"
     if final.is_file():
@@ -183,8 +220,19 @@ def main(argv: list[str] | None = None) -> int:
         default=list(range(len(FOLDS))),
         help="folds to train (separate processes may train different folds at once)",
     )
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=0.0,
+        help="stop each model after the epoch that crosses this many seconds (default: none)",
+    )
     parser.add_argument("--skip-final", action="store_true", help="do not train the final model")
     parser.add_argument("--collect", action="store_true", help="only rebuild the training record")
+    parser.add_argument(
+        "--score-only",
+        action="store_true",
+        help="do not train: score the fold models already saved (e.g. after stopping early)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)
@@ -196,27 +244,39 @@ def main(argv: list[str] | None = None) -> int:
         held_out = FOLDS[index]
         output = args.models / CV_FOLDER / f"fold_{index}.pt"
         started = time.time()
-        result = train_one(
-            cases, output, settings, args.threads, held_out, f"spleen_mr_unet2d fold {index}"
-        )
+        if args.score_only:
+            history = []
+        else:
+            history = train_one(
+                cases,
+                output,
+                settings,
+                args.threads,
+                held_out,
+                f"spleen_mr_unet2d fold {index}",
+                args.time_limit,
+            ).history
         seconds = round(time.time() - started, 1)
+        trained = load_model(output)
         save_half_precision(output)
         record = {
             "held_out": list(held_out),
-            "epochs": settings["epochs"],
-            "training_seconds": seconds,
-            "val_dice_by_epoch": [row["val_dice"] for row in result.history],
+            "epochs_planned": settings["epochs"],
+            "epochs_run": trained.metadata.get("validation", {}).get("epoch"),
+            "training_seconds": None if args.score_only else seconds,
+            "val_dice_by_epoch": [row["val_dice"] for row in history],
             "cases": score_cases(output, [by_name[name] for name in held_out]),
         }
         path = args.models / CV_FOLDER / f"fold_{index}.json"
         path.write_text(json.dumps(record, indent=2), encoding="utf-8")
-    if not args.collect and not args.skip_final:
+    if not args.collect and not args.skip_final and not args.score_only:
         output = args.models / MR_MODEL_NAME
         started = time.time()
         name = "spleen_mr_unet2d (T2-SPIR MR, 12 patients)"
-        train_one(cases, output, settings, args.threads, (), name)
+        result = train_one(cases, output, settings, args.threads, (), name, args.time_limit)
         record = {
-            "epochs": settings["epochs"],
+            "epochs_planned": settings["epochs"],
+            "epochs_run": result.epochs_run,
             "training_seconds": round(time.time() - started, 1),
             "model_bytes": output.stat().st_size,
         }

@@ -3,7 +3,10 @@
 CPU figures use 2 threads (the target machine: at most 100 ms per slice including
 preprocessing, the inverse resampling and post-processing). The baseline, measured
 in the same run, is the network forward pass alone on already-preprocessed batches,
-so the overhead of the pipeline around it is visible. With CUDA present the same is
+so the overhead of the pipeline around it is visible. A third figure, interleaved with
+the other two, is the whole study as ``segment`` runs it (:func:`segmentation.study.segment_study`:
+modality detection, volume range, uncertain slices, verdict); ``verdict_ratio`` is its
+median over the plain pipeline's (target: at most 1.5). With CUDA present the same is
 measured on the GPU with a larger synthetic volume (slices per second).
 
 Usage: ``python tests/benchmarks/bench_infer.py [--repeats N] [--model M]``
@@ -28,6 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from segmentation.inference import default_batch_size, resolve_model, segment_volume  # noqa: E402
 from segmentation.preprocessing import prepare_batch, slice_geometry  # noqa: E402
+from segmentation.study import segment_study  # noqa: E402
 from viewer.volume import Volume  # noqa: E402
 
 
@@ -84,6 +88,9 @@ def measure(volume: Volume, model, device: str, repeats: int) -> dict:
     def pipeline() -> None:
         segment_volume(volume, model=loaded, device=device)
 
+    def with_verdict() -> None:
+        segment_study(volume, model=loaded, device=device)
+
     def forward_only() -> None:
         amp = (
             torch.autocast("cuda", dtype=torch.bfloat16)
@@ -96,10 +103,12 @@ def measure(volume: Volume, model, device: str, repeats: int) -> dict:
 
     pipeline()  # warm-up (allocations, cuDNN autotuning)
     forward_only()
-    full, forward = [], []
+    with_verdict()
+    full, forward, study = [], [], []
     for _ in range(repeats):
         full.append(_timed(pipeline, torch_device) * 1000.0 / slices)
         forward.append(_timed(forward_only, torch_device) * 1000.0 / slices)
+        study.append(_timed(with_verdict, torch_device) * 1000.0 / slices)
     median = statistics.median(full)
     return {
         "ms_per_slice_median": round(median, 2),
@@ -107,6 +116,8 @@ def measure(volume: Volume, model, device: str, repeats: int) -> dict:
         "slices_per_second": round(1000.0 / median, 1),
         "baseline_forward_only_ms_per_slice_median": round(statistics.median(forward), 2),
         "overhead_ms_per_slice": round(median - statistics.median(forward), 2),
+        "with_verdict_ms_per_slice_median": round(statistics.median(study), 2),
+        "verdict_ratio": round(statistics.median(study) / median, 3),
         "model_grid": list(geometry.padded_shape),
         "batch_size": batch_size,
     }
