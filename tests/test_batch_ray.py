@@ -58,6 +58,7 @@ def test_ray_engine_gives_the_local_engines_results(tmp_path, local_ray):
     for engine in ("local", "ray"):
         out = tmp_path / engine
         options = BatchOptions(outdir=str(out), device="cpu", threads=1, modality="ct")
+        # two workers each: the local process pool and two Ray actors
         summary = run_batch(studies, options, engine, workers=2, show_progress=False)
         assert summary["engine"] == engine and summary["processed"] == 4
         by_engine[engine] = {row["study"]: row for row in read_results_csv(out / "results.csv")}
