@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,10 +22,8 @@ from viewer.io.dicom_records import SliceRecord, records_from_dataset
 from viewer.io.file_names import is_nifti_name
 
 log = logging.getLogger(__name__)
-# pydicom warns about malformed files as it reads them; we report such files in our
-# own one-line errors, and a stray UserWarning would break the CLI's one-line stderr.
-warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom(\..*)?$")
-logging.getLogger("pydicom").setLevel(logging.ERROR)
+# pydicom warns (and logs) about malformed files as it reads them; those go to the log
+# file (viewer.log_file, with values blanked), and our own one-line errors to the user.
 
 # A folder with more files than this is a disk or a home folder, not a study.
 MAX_FILES = 50_000
