@@ -74,7 +74,10 @@ def _print_series_only(series: list, as_json: bool) -> int:
                     "affine": None,
                     "modality": None,
                     "series": [s.to_dict() for s in series],
-                    "warnings": [f"{len(series)} series found; choose one with --series N"],
+                    "warnings": [
+                        f"{len(series)} series found; choose one with --series N",
+                        *getattr(series, "notes", ()),
+                    ],
                 }
             )
         )
@@ -82,6 +85,8 @@ def _print_series_only(series: list, as_json: bool) -> int:
     print(f"{len(series)} series found; choose one with --series N:")
     for s in series:
         print(f"  {s.label()}")
+    for note in getattr(series, "notes", ()):
+        print(f"warning: {note}")
     return 0
 
 

@@ -85,9 +85,21 @@ def _scan_series(inputs: list[Path]) -> tuple[ScanResult, list[SeriesInfo]]:
     return result, group_series(result.slices)
 
 
-def list_series(path: PathInput) -> list[SeriesInfo]:
-    """The image series found in a file, list of files or folder (headers only)."""
-    return _scan_series(_as_inputs(path))[1]
+class SeriesList(list):
+    """The series found, plus ``notes``: one line per DICOM file that could not be used."""
+
+    notes: tuple[str, ...] = ()
+
+
+def list_series(path: PathInput) -> SeriesList:
+    """The image series found in a file, list of files or folder (headers only).
+
+    ``.notes`` names each DICOM file skipped as unusable, so a listing never hides one.
+    """
+    scanned, found = _scan_series(_as_inputs(path))
+    series = SeriesList(found)
+    series.notes = tuple(scanned.unreadable)
+    return series
 
 
 def choose_series(series: list[SeriesInfo], index: int | None, where: str) -> SeriesInfo:
