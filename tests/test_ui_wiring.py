@@ -59,8 +59,11 @@ def test_a_new_tool_plugs_into_the_shell(qtbot, tmp_path):
     win.set_volume(phantom.volume())
     with qtbot.waitSignal(win.overlays_changed):
         win.set_overlay(OverlayLayer("prediction", phantom.canonical_mask()))
-    assert win.invalidate_overlay_renderers(["prediction"])
-    assert not win.invalidate_overlay_renderers(["not shown"])
+    edits = []
+    win.document.labels_edited.connect(lambda names, region: edits.append((names, region)))
+    region = (slice(0, 4), slice(0, 4), slice(2, 3))
+    win.document.edit_labels(["prediction", "not shown"], region)
+    assert edits == [(("prediction",), region)]
     with pytest.raises(ValueError):
         win.set_overlay(OverlayLayer("bad", np.zeros((2, 2, 2), np.uint8)))
 

@@ -66,12 +66,7 @@ from viewer.errors import SpleenScopeError
 from viewer.io.file_names import NIFTI, edited_mask_path, with_default_suffix
 from viewer.overlays import OverlayLayer, label_colors, present_labels
 from viewer.review import (
-    AGREEMENT,
-    DIFFERENCE_LAYER,
-    FALSE_NEGATIVE,
-    FALSE_POSITIVE,
     PREDICTION_COLOR,
-    PREDICTION_LAYER,
     REVIEW_LAYERS,
 )
 from viewer.slicing import SLICE_AXIS
@@ -723,49 +718,20 @@ class MaskEditTool(QObject):
 
     # ---------------------------------------------------------------- drawing
     def _redraw_live(self) -> None:
-        """Show the changed voxels now: mirror them into the shown layers, re-render
-        the views whose slice crosses them (their overlay images only)."""
+        """Show the changed voxels now: announce the edited region to the document
+        (the views whose slice crosses it re-render their overlay images only);
+        an edit of the prediction goes through the session, whose review layers
+        (shown prediction, difference map) follow the edit in that region."""
         self._redraw_timer.stop()
         self._last_redraw = time.monotonic()
         editor, target = self.editor, self.current_target()
         region = editor.take_changed_region() if editor is not None else None
         if region is None or target is None:
             return
-        window = self.window
-        touched = [window.overlays.get(target.layer_name)] if target.layer_name else []
         if target.layer_name is None:
-            touched = self._mirror_prediction(region)
-        outlined = [layer for layer in touched if layer is not None and layer.mode == "outline"]
-        if outlined and not self._invalidate_outline_caches(outlined):
-            window.refresh_overlays()  # outlines are cached per slice: rebuild them
-            return
-        for view in window.views.values():
-            if view.state is None:
-                continue
-            along = region[SLICE_AXIS[view.view]]
-            if along.start <= view.slice_index < along.stop:
-                view.render_overlays()
-
-    def _mirror_prediction(self, region) -> list[OverlayLayer]:
-        """Copy the edited part of the prediction into the review's overlay layers
-        (they hold their own copies: binary prediction, difference map)."""
-        window, session = self.window, self.session
-        edited = session.prediction[region] > 0
-        layers = []
-        shown = window.overlays.get(PREDICTION_LAYER)
-        if shown is not None and shown.labels is not session.prediction:
-            shown.labels[region] = edited
-            layers.append(shown)
-        difference = window.overlays.get(DIFFERENCE_LAYER)
-        if difference is not None and session.reference is not None:
-            reference = session.reference[region] > 0
-            codes = np.zeros(edited.shape, np.uint8)
-            codes[edited & reference] = AGREEMENT
-            codes[edited & ~reference] = FALSE_POSITIVE
-            codes[~edited & reference] = FALSE_NEGATIVE
-            difference.labels[region] = codes
-            layers.append(difference)
-        return layers
+            self.session.prediction_region_edited(region)
+        else:
+            self.window.document.edit_labels([target.layer_name], region)
 
     def _after_edit(self) -> None:
         """A stroke, undo, redo or fill ended: tell the session, redraw, update the panel.
@@ -786,14 +752,6 @@ class MaskEditTool(QObject):
         else:
             self.window.refresh_overlays()
         self._update_status()
-
-    def _invalidate_outline_caches(self, layers: list[OverlayLayer]) -> bool:
-        """Drop the cached outlines of ``layers`` so the views recompute this slice's.
-
-        (``refresh_overlays`` rescans every layer, too slow for every mouse move on a
-        large volume.) False when a layer has no renderer: the caller refreshes all.
-        """
-        return self.window.invalidate_overlay_renderers([layer.name for layer in layers])
 
     def _show_outline(self, view, pos: QPoint) -> None:
         outline = self._outlines[view.view]

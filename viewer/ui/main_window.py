@@ -10,7 +10,8 @@ Public API (the tools built in :mod:`viewer.ui.wiring` code against it, and only
 - ``add_dock(widget, title, area)``, ``menu(title)``, ``add_file_action(action)``,
   ``ask_open_file(caption, filters)`` (an Open dialog that starts where the user was),
   ``.toolbar``.
-- ``invalidate_overlay_renderers(names)``: drop cached outlines after an in-place edit.
+- ``.document``: the open study (:class:`viewer.document.Document`, Qt-free): an
+  in-place label edit is announced there (``document.edit_labels(names, region)``).
 - ``.tools``: the :class:`~viewer.ui.wiring.Tools` the window was built with.
 - ``add_close_guard(callable)``, ``save_screenshot(path)``, ``place_on_screen()``.
 - ``add_drag_tool(action)``: a checkable action that takes the plain left drag
@@ -47,20 +48,19 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
+from viewer.document import Document, region_crosses_slice
 from viewer.errors import SeriesSelectionError, SpleenScopeError
 from viewer.io.dicom_seg import seg_label_colors, seg_label_names
 from viewer.io.file_names import open_dialog_filter, stem_of
-from viewer.overlay_render import LayerRenderer
 from viewer.overlays import (
     OverlayLayer,
     OverlayStack,
     colors_for_names,
     guess_label_names,
-    label_volumes_ml,
     load_mask_for_volume,
     present_labels,
 )
-from viewer.slicing import VIEW_NAMES
+from viewer.slicing import SLICE_AXIS, VIEW_NAMES
 from viewer.ui import window_placement
 from viewer.ui.dialogs import SeriesPickerDialog, ShortcutsDialog
 from viewer.ui.histogram_panel import HistogramPanel
@@ -109,21 +109,15 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("SpleenScope")
         self.setObjectName("main_window")
         self.setAcceptDrops(True)
-        self.volume: Volume | None = None
-        self.state: ViewState | None = None
-        self.overlays = OverlayStack()
+        #: the open study (Qt-free, evented): views and panels follow its events
+        self.document = Document()
         self.recent = RecentFiles(settings)
-        self.window_center_width: tuple[float, float] = (40.0, 400.0)
         self.layout_mode = "2x2"
         self.maximized_view: str | None = None
         self.active_view = "axial"
         self.last_error: str = ""
-        self.notices: list[str] = []
         #: When true (CLI --screenshot), problems are reported by signal, never by dialogs.
         self.headless = False
-        self._renderers: dict[str, LayerRenderer] = {}
-        #: layer name -> {label present: volume in mL} (legend, label names)
-        self._label_volumes: dict[str, dict[int, float]] = {}
         self._close_guards: list[Callable[[], bool]] = []
         self._worker: LoadWorker | None = None
         self._check_guards = True  # the running load asks the close guards
@@ -132,8 +126,6 @@ class MainWindow(QMainWindow):
         self._value_span = 1000.0
         self._hovering = False
         self._dialogs: list[QWidget] = []
-        #: overlay layer name -> the file it was opened from (``open_mask``)
-        self.mask_sources: dict[str, Path] = {}
 
         self.views = {name: SliceView(name) for name in VIEW_NAMES}
         for view in self.views.values():
@@ -184,6 +176,7 @@ class MainWindow(QMainWindow):
         self.addToolBar(Qt.TopToolBarArea, self.toolbar)
         self._build_actions()
         self._build_status_bar()
+        self._follow_document()
         self.set_layout_mode("2x2")
         self.resize(1600, 1000)
 
@@ -316,30 +309,63 @@ class MainWindow(QMainWindow):
     def is_loading(self) -> bool:
         return self._worker is not None and self._worker.isRunning()
 
+    # ------------------------------------------------ the document, shown
+    # The open study lives in ``self.document`` (viewer/document.py, Qt-free); these
+    # read it, the methods below change it, and the ``_shown_*`` handlers bring the
+    # views and panels in line with its events and re-emit them as Qt signals.
+    @property
+    def volume(self) -> Volume | None:
+        return self.document.volume
+
+    @property
+    def state(self) -> ViewState | None:
+        return self.document.state
+
+    @property
+    def overlays(self) -> OverlayStack:
+        return self.document.overlays
+
+    @property
+    def mask_sources(self) -> dict[str, Path]:
+        """overlay layer name -> the file ``open_mask`` read it from"""
+        return self.document.mask_sources
+
+    @property
+    def notices(self) -> list[str]:
+        return self.document.notices
+
+    @property
+    def window_center_width(self) -> tuple[float, float]:
+        center, width, _preset = self.document.window
+        return center, width
+
+    def _follow_document(self) -> None:
+        document = self.document
+        document.volume_changed.connect(self._shown_volume)
+        document.overlays_changed.connect(self._shown_overlays)
+        document.labels_edited.connect(self._shown_label_edit)
+        document.cursor_moved.connect(self._shown_cursor)
+        document.view_options_changed.connect(self._shown_view_options)
+        document.window_changed.connect(self._shown_window)
+        document.notices_changed.connect(
+            lambda notices: self.info_panel.show_volume(self.volume, notices))
+
     def set_volume(self, volume: Volume | None) -> None:
         """Show ``volume`` now (replacing any other and dropping its overlays)."""
-        self.volume = volume
-        self.overlays.clear()
-        self.mask_sources.clear()
-        self._renderers.clear()
-        self._label_volumes.clear()
-        self.notices = []
+        self.document.set_volume(volume, radiological=self.act_radiological.isChecked(),
+                                 crosshair_visible=self.act_crosshair.isChecked(),
+                                 zoom_linked=self.act_link_zoom.isChecked())
+
+    def _shown_volume(self, volume: Volume | None) -> None:
         if volume is None:
-            self.state = None
             for view in self.views.values():
                 view.set_volume(None, np.eye(4), None)
             self.histogram_panel.set_volume_array(None)
             self.info_panel.show_volume(None)
             self.setWindowTitle("SpleenScope")
-            self._sync_overlays()
+            self._shown_overlays()
             self.volume_changed.emit(None)
             return
-        self.state = ViewState(volume.affine, volume.shape)
-        self.state.crosshair_visible = self.act_crosshair.isChecked()
-        self.state.zoom_linked = self.act_link_zoom.isChecked()
-        self.state.radiological = self.act_radiological.isChecked()
-        self.state._rebuild_geometries()
-        self.state.subscribe(self._state_changed)
         is_ct = looks_like_ct(volume)
         self._value_unit = "HU" if is_ct else ""
         low, high = volume.value_range
@@ -353,56 +379,20 @@ class MainWindow(QMainWindow):
         self.apply_preset("header")
         self.info_panel.show_volume(volume)
         self.setWindowTitle(f"SpleenScope — {volume.description or 'volume'}")
-        self._sync_overlays()
-        self._show_cursor_readout()
+        self._shown_overlays()
         self.volume_changed.emit(volume)
 
     # ---------------------------------------------------------------- overlays
     def set_overlay(self, layer: OverlayLayer) -> None:
         """Add or replace (by name) an overlay layer and draw it."""
-        if self.volume is None:
-            raise ValueError("open a volume before adding an overlay")
-        if tuple(layer.labels.shape) != self.volume.shape:
-            raise ValueError(
-                f"overlay {layer.name!r} has shape {layer.labels.shape}, "
-                f"the volume {self.volume.shape}"
-            )
-        self.overlays.add(layer)
-        self.mask_sources.pop(layer.name, None)  # open_mask records it again
-        self._renderers[layer.name] = LayerRenderer(layer)
-        self._label_volumes[layer.name] = self._measure_labels(layer.labels)
-        self._sync_overlays()
+        self.document.add_overlay(layer)
 
     def remove_overlay(self, name: str) -> None:
-        self.overlays.remove(name)
-        self.mask_sources.pop(name, None)
-        self._renderers.pop(name, None)
-        self._label_volumes.pop(name, None)
-        self._sync_overlays()
-
-    def _measure_labels(self, labels: np.ndarray) -> dict[int, float]:
-        return label_volumes_ml(labels, self.volume.voxel_volume_mm3)
-
-    def invalidate_overlay_renderers(self, names) -> bool:
-        """Drop the cached outlines of the layers ``names`` after their labels were
-        edited in place, so the next render recomputes them (cheaper than
-        :meth:`refresh_overlays`, which rescans every layer). False when one of
-        them has no renderer (not shown): the caller should refresh all."""
-        renderers = [self._renderers.get(name) for name in names]
-        if any(renderer is None for renderer in renderers):
-            return False
-        for renderer in renderers:
-            renderer.invalidate()
-        return True
+        self.document.remove_overlay(name)
 
     def refresh_overlays(self) -> None:
         """Redraw all overlays after their labels changed in place."""
-        for name, renderer in self._renderers.items():
-            renderer.invalidate()
-            layer = self.overlays.get(name)
-            if layer is not None:
-                self._label_volumes[name] = self._measure_labels(layer.labels)
-        self._sync_overlays()
+        self.document.relabelled()
 
     def open_mask(self, path: str | Path, name: str | None = None) -> OverlayLayer:
         """Load a label file onto the volume's grid and show it as an overlay.
@@ -423,21 +413,28 @@ class MainWindow(QMainWindow):
             label_names=names,
             opacity=0.5,
         )
-        self.set_overlay(layer)
-        self.mask_sources[layer.name] = Path(path)
+        self.document.add_overlay(layer, source=path)
         if notice:
-            self.notices.append(notice)
-            self.info_panel.show_volume(self.volume, self.notices)
+            self.document.add_notice(notice)
             self.statusBar().showMessage(notice, 10000)
         return layer
 
-    def _sync_overlays(self) -> None:
-        pairs = [(layer, self._renderers[layer.name]) for layer in self.overlays]
+    def _shown_overlays(self) -> None:
+        document = self.document
+        pairs = [(layer, document.renderers[layer.name]) for layer in document.overlays]
         for view in self.views.values():
             view.set_overlays(pairs)
-        self.overlay_panel.set_stack(self.overlays, self._label_volumes)
+        self.overlay_panel.set_stack(document.overlays, document.label_volumes)
         self._show_cursor_readout()
         self.overlays_changed.emit()
+
+    def _shown_label_edit(self, _names, region) -> None:
+        """Labels changed in place inside ``region``: re-render the views whose
+        slice crosses it (their overlay images only: a brush keeps up with the hand)."""
+        for view in self.views.values():
+            if view.state is not None and region_crosses_slice(
+                    region, SLICE_AXIS[view.view], view.slice_index):
+                view.render_overlays()
 
     def _overlay_settings_changed(self) -> None:
         for view in self.views.values():
@@ -447,7 +444,7 @@ class MainWindow(QMainWindow):
     def set_overlays_visible(self, visible: bool) -> None:
         for layer in self.overlays:
             layer.visible = visible
-        self.overlay_panel.set_stack(self.overlays, self._label_volumes)
+        self.overlay_panel.set_stack(self.overlays, self.document.label_volumes)
         self._overlay_settings_changed()
 
     def toggle_overlays(self) -> None:
@@ -458,7 +455,7 @@ class MainWindow(QMainWindow):
         mode = "fill" if layers and all(la.mode == "outline" for la in layers) else "outline"
         for layer in layers:
             layer.mode = mode
-        self.overlay_panel.set_stack(self.overlays, self._label_volumes)
+        self.overlay_panel.set_stack(self.overlays, self.document.label_volumes)
         self._overlay_settings_changed()
 
     # ------------------------------------------------------------------ cursor
@@ -473,14 +470,15 @@ class MainWindow(QMainWindow):
         if self.state is not None:
             self.state.set_slice(view_name, index)
 
-    def _state_changed(self, what: str) -> None:
-        if what == "cursor":
-            for view in self.views.values():
-                view.refresh()
-            if not self._hovering:
-                self._show_cursor_readout()
-            self.cursor_moved.emit(self.state.cursor_world)
-        elif what == "orientation":
+    def _shown_cursor(self, world) -> None:
+        for view in self.views.values():
+            view.refresh()
+        if not self._hovering:
+            self._show_cursor_readout()
+        self.cursor_moved.emit(world)
+
+    def _shown_view_options(self, what: str) -> None:
+        if what == "orientation":
             for view in self.views.values():
                 view.apply_orientation()
                 view.refresh(force=True)
@@ -491,11 +489,12 @@ class MainWindow(QMainWindow):
     # ----------------------------------------------------------- window/level
     def set_window(self, center: float, width: float, preset_key: str | None = None) -> None:
         """Display window of all three views, in the volume's units (HU for CT)."""
-        width = max(float(width), 1.0)
-        self.window_center_width = (float(center), width)
+        self.document.set_window(center, width, preset_key)
+
+    def _shown_window(self, center: float, width: float, preset_key: str | None) -> None:
         levels = levels_from_window(center, width)
         for view in self.views.values():
-            view.set_levels(levels, self.window_center_width)
+            view.set_levels(levels, (center, width))
         self.histogram_panel.show_window(center, width, preset_key)
         self.wl_status.setText(f"W {width:.0f}  L {center:.0f}")
 

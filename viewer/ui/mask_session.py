@@ -19,8 +19,16 @@ import numpy as np
 from PyQt5.QtCore import QObject, QTimer, pyqtSignal
 
 from segmentation.measurements import SpleenMeasurements, measure_spleen
+from segmentation.metrics import difference_map
 from viewer import recovery
-from viewer.review import REVIEW_LAYERS, ReviewPair, binary, layers_for_mode
+from viewer.review import (
+    DIFFERENCE_LAYER,
+    PREDICTION_LAYER,
+    REVIEW_LAYERS,
+    ReviewPair,
+    binary,
+    layers_for_mode,
+)
 from viewer.ui.background import run_in_background
 
 log = logging.getLogger(__name__)
@@ -84,6 +92,26 @@ class MaskSession(QObject):
         if mode_changed:
             self.mode_changed.emit(self.mode)
         self._pair_changed()
+
+    def prediction_region_edited(self, region) -> None:
+        """The prediction was changed in place inside ``region`` (a brush stroke,
+        still in progress): the review layers shown from it follow there at once
+        (the shown prediction when it is a copy, the difference map, computed by
+        :func:`segmentation.metrics.difference_map` as the review does), and the
+        document announces the region so the views re-render it."""
+        window = self.window
+        edited = self.prediction[region]
+        touched = []
+        shown = window.overlays.get(PREDICTION_LAYER)
+        if shown is not None:
+            if shown.labels is not self.prediction:
+                shown.labels[region] = edited > 0
+            touched.append(PREDICTION_LAYER)
+        difference = window.overlays.get(DIFFERENCE_LAYER)
+        if difference is not None and self.reference is not None:
+            difference.labels[region] = difference_map(edited, self.reference[region])
+            touched.append(DIFFERENCE_LAYER)
+        window.document.edit_labels(touched, region)
 
     def prediction_edited(self) -> None:
         """The prediction array was corrected IN PLACE by hand (hook for
