@@ -12,6 +12,7 @@ A file that is not an image is counted and skipped; a damaged one is listed in
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -242,6 +243,14 @@ SURVEY_TAGS = (
 )  # fmt: skip
 
 
+@functools.cache
+def _survey_tags() -> list:
+    """SURVEY_TAGS as pydicom tags, looked up once (not per file)."""
+    from pydicom.tag import Tag
+
+    return [Tag(keyword) for keyword in SURVEY_TAGS]
+
+
 def read_survey_header(path: Path):
     """The survey's header elements of a DICOM file, or None when it is not DICOM."""
     import pydicom
@@ -252,7 +261,7 @@ def read_survey_header(path: Path):
     try:
         if path.stat().st_size < 132:
             return None
-        return pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(SURVEY_TAGS))
+        return pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_survey_tags())
     except InvalidDicomError:
         return read_header(path)  # no preamble: the reader's own careful fallback
     except Exception as error:  # noqa: BLE001 - arbitrary bytes can break the parser anywhere
