@@ -132,6 +132,33 @@ def test_browse_retrieve_segment_and_send_from_the_window(qtbot, window, orthanc
     assert study["quality"]["verdict"] in sr_codes(report)
 
 
+def test_password_is_asked_in_the_window_and_asked_again_after_a_refusal(
+    qtbot,
+    window,  # noqa: F811
+    orthanc,  # noqa: F811
+    monkeypatch,
+):
+    from PyQt5.QtWidgets import QInputDialog
+
+    monkeypatch.delenv("SPLEENSCOPE_PACS_PASSWORD", raising=False)
+    typed = iter(["wrong-password", PASSWORD])
+    asked = []
+
+    def get_text(_parent, _title, label, *_args, **_kwargs):
+        asked.append(label)
+        return next(typed), True
+
+    monkeypatch.setattr(QInputDialog, "getText", get_text)
+    browser = window.tools.pacs_tool.show_browser()
+    browser.node_box.setCurrentText(orthanc.web_url)
+    qtbot.mouseClick(browser.test_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: "HTTP 401" in browser.status.text(), timeout=20000)
+    assert RED in browser.status.styleSheet() and "wrong-password" not in browser.status.text()
+    qtbot.mouseClick(browser.test_button, Qt.LeftButton)  # asks again, not the refused one
+    qtbot.waitUntil(lambda: "answers" in browser.status.text(), timeout=20000)
+    assert len(asked) == 2 and "radiologist" in asked[0]
+
+
 @pytest.fixture(autouse=True)
 def _leave_no_dialogs(qtbot, window):  # noqa: F811
     yield

@@ -56,6 +56,7 @@ class PacsJob(QThread):
         super().__init__()
         self.function = function
         self.cancel_event = threading.Event()
+        self.auth_failed = False  # the node refused the credentials
 
     def report(self, done: int, total: int | None) -> None:
         self.progress.emit(done, -1 if total is None else total)
@@ -64,8 +65,13 @@ class PacsJob(QThread):
         self.batch.emit(list(items))
 
     def run(self) -> None:
+        from viewer.pacs.errors import PacsAuthenticationError
+
         try:
             result = self.function(self)
+        except PacsAuthenticationError as error:
+            self.auth_failed = True
+            self.failed.emit(str(error))
         except SpleenScopeError as error:
             self.failed.emit(str(error))
         except Exception as error:  # a bug must become a message, not a dead window
@@ -258,6 +264,7 @@ class PacsBrowser(QDialog):
             return None
         job = PacsJob(lambda job: function(job, factory))
         job.done.connect(done)
+        job.failed.connect(lambda _message: self._forget_refused_password(job))
         job.failed.connect(failed or (lambda message: self._say(message, error=True)))
         if batch is not None:
             job.batch.connect(batch)
@@ -268,6 +275,10 @@ class PacsBrowser(QDialog):
         keep_alive(job)
         job.start()
         return job
+
+    def _forget_refused_password(self, job: PacsJob) -> None:
+        if job.auth_failed:
+            self._password = None  # ask again next time instead of failing forever
 
     # ------------------------------------------------------------------ actions
     def test_connection(self) -> None:
