@@ -159,6 +159,28 @@ def test_password_is_asked_in_the_window_and_asked_again_after_a_refusal(
     assert len(asked) == 2 and "radiologist" in asked[0]
 
 
+def test_closing_the_window_mid_retrieve_leaves_no_half_series(qtbot, tmp_path, orthanc):  # noqa: F811
+    from tests.app_support import make_window
+    from viewer.ui.background import wait_for_all
+
+    doomed = make_window(qtbot, tmp_path, register=False)
+    browser = doomed.tools.pacs_tool.show_browser()
+    _search_and_pick_series(qtbot, browser, orthanc.dimse_node)
+    shutil.rmtree(retrieve_folder() / SERIES_UID, ignore_errors=True)
+    qtbot.mouseClick(browser.retrieve_button, Qt.LeftButton)
+    doomed.close()
+    doomed.deleteLater()  # the browser goes with it; its jobs are told to stop
+    qtbot.waitUntil(
+        lambda: (
+            not [p for p in retrieve_folder().iterdir() if p.name.startswith(".partial")]
+            and wait_for_all()
+        ),
+        timeout=30000,
+    )
+    folder = retrieve_folder() / SERIES_UID
+    assert not folder.exists() or len(list(folder.iterdir())) == 20
+
+
 @pytest.fixture(autouse=True)
 def _leave_no_dialogs(qtbot, window):  # noqa: F811
     yield

@@ -34,7 +34,7 @@ from PyQt5.QtWidgets import (
 )
 
 from viewer.errors import SpleenScopeError
-from viewer.ui.background import keep_alive
+from viewer.ui.background import deliver_if_alive, keep_alive
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,10 @@ class PacsJob(QThread):
         self.function = function
         self.cancel_event = threading.Event()
         self.auth_failed = False  # the node refused the credentials
+
+    def cancel(self) -> None:
+        """Stop at the next instance (Cancel, or the application quitting)."""
+        self.cancel_event.set()
 
     def report(self, done: int, total: int | None) -> None:
         self.progress.emit(done, -1 if total is None else total)
@@ -113,6 +117,8 @@ class PacsBrowser(QDialog):
         self._search_job: PacsJob | None = None
         self._password: str | None = None
         self._build()
+        jobs = self._jobs  # plain Python: still there once the widget is deleted
+        self.destroyed.connect(lambda *_: [job.cancel() for job in list(jobs)])
 
     # ------------------------------------------------------------------ widgets
     def _build(self) -> None:
@@ -263,14 +269,19 @@ class PacsBrowser(QDialog):
             self._say(str(error), error=True)
             return None
         job = PacsJob(lambda job: function(job, factory))
-        job.done.connect(done)
-        job.failed.connect(lambda _message: self._forget_refused_password(job))
-        job.failed.connect(failed or (lambda message: self._say(message, error=True)))
+        jobs = self._jobs
+
+        def alive(callback):  # never call into a deleted browser (window closed)
+            return deliver_if_alive(self, callback, lambda: False)
+
+        job.done.connect(alive(done))
+        job.failed.connect(alive(lambda _message: self._forget_refused_password(job)))
+        job.failed.connect(alive(failed or (lambda message: self._say(message, error=True))))
         if batch is not None:
-            job.batch.connect(batch)
+            job.batch.connect(alive(batch))
         if progress is not None:
-            job.progress.connect(progress)
-        job.finished.connect(lambda: self._jobs.discard(job))
+            job.progress.connect(alive(progress))
+        job.finished.connect(lambda: jobs.discard(job))
         self._jobs.add(job)
         keep_alive(job)
         job.start()

@@ -16,6 +16,7 @@ from PyQt5.QtCore import QObject, pyqtSignal
 from PyQt5.QtWidgets import QAction, QMessageBox
 
 from viewer.errors import SpleenScopeError
+from viewer.ui.background import deliver_if_alive, keep_alive
 from viewer.ui.pacs_browser import PacsBrowser, PacsJob
 
 log = logging.getLogger(__name__)
@@ -117,12 +118,10 @@ class PacsTool(QObject):
                     return f"Sent the spleen SEG and volume report to {client.node.label}", notices
 
         job = PacsJob(work)
-        job.done.connect(self._sent)
-        job.failed.connect(self._send_error)
+        job.done.connect(deliver_if_alive(self, self._sent, lambda: False))
+        job.failed.connect(deliver_if_alive(self, self._send_error, lambda: False))
         self._send_job = job
         self._update_actions()
-        from viewer.ui.background import keep_alive
-
         keep_alive(job)
         job.start()
         self.shell.statusBar().showMessage("Sending to PACS…")
