@@ -187,6 +187,7 @@ class Case:
     mutation: str  # what was done, for the report (never a value from a real header)
     dicom_files: int = 0  # files with the DICOM marker in a folder case (silent-drop check)
     mask_for: str = ""  # for SEG cases: the image folder the mask belongs to
+    reference: str = ""  # for SEG cases: a NIfTI mask on that folder's grid (for evaluate)
     tags: list[str] = field(default_factory=list)
 
 
@@ -533,6 +534,18 @@ def itk_mutation(rng: random.Random, data: bytes, name: str) -> tuple[bytes, str
     return flip_bytes(data, rng, 0, end, rng.randint(1, 6)), "flip header bytes"
 
 
+def seg_reference_mask(folder: Path) -> str:
+    """An empty NIfTI mask on the SEG's image grid, so ``evaluate SEG REF`` can place it."""
+    from viewer.io import load_volume
+    from viewer.io.writers import save_mask
+
+    volume = load_volume(SAMPLE / SEG_IMAGE)
+    path = folder / "seg_reference.nii.gz"
+    path.unlink(missing_ok=True)
+    save_mask(volume, np.zeros(volume.shape, np.uint8), path)
+    return str(path)
+
+
 # ------------------------------------------------------------------ the corpus
 def generate(out: Path, count: int, seed: int) -> list[Case]:
     rng = random.Random(seed)
@@ -574,6 +587,7 @@ def generate(out: Path, count: int, seed: int) -> list[Case]:
     }
     multiframe = enhanced_multiframe(SAMPLE / DICOM_FOLDERS["dicom_raw"])
     seg = (SAMPLE / SEG_SOURCE).read_bytes()
+    seg_reference = seg_reference_mask(sources_dir)
     others = itk_sources(sources_dir)
 
     # Unmodified sources: refusing one of these is a failure too (a false alarm).
@@ -588,7 +602,15 @@ def generate(out: Path, count: int, seed: int) -> list[Case]:
     for family, files in dicom_series.items():
         add_folder(family, files, "unmodified", tags=["baseline"])
     add_folder("multiframe", {"mf.dcm": multiframe}, "unmodified", tags=["baseline"])
-    add_file("seg", seg, ".dcm", "unmodified", mask_for=str(SAMPLE / SEG_IMAGE), tags=["baseline"])
+    add_file(
+        "seg",
+        seg,
+        ".dcm",
+        "unmodified",
+        mask_for=str(SAMPLE / SEG_IMAGE),
+        reference=seg_reference,
+        tags=["baseline"],
+    )
     for name, source in sorted(others.items()):
         if name.endswith(".mhd"):
             raw_name = source.with_suffix(".raw").name
@@ -667,7 +689,14 @@ def generate(out: Path, count: int, seed: int) -> list[Case]:
             add_folder("multiframe", {"mf.dcm": data}, mutation)
         elif kind == "seg":
             data, mutation = dicom_mutation(rng, seg)
-            add_file("seg", data, ".dcm", mutation, mask_for=str(SAMPLE / SEG_IMAGE))
+            add_file(
+                "seg",
+                data,
+                ".dcm",
+                mutation,
+                mask_for=str(SAMPLE / SEG_IMAGE),
+                reference=seg_reference,
+            )
         else:
             name = rng.choice(sorted(others))
             source = others[name]

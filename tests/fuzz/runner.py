@@ -84,7 +84,7 @@ def plan(cases: list[dict], corpus: Path, subset_every: int) -> list[dict]:
                     ],
                 )
             )
-            runs.append(_run(case, "evaluate", ["evaluate", path, path, "--json"]))
+            runs.append(_run(case, "evaluate", ["evaluate", path, case["reference"], "--json"]))
             continue
         runs.append(_run(case, "info", ["info", path, "--json"]))
         runs.append(_run(case, "convert", ["convert", path, "{out}/converted.nii.gz"]))
