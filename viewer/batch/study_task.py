@@ -86,7 +86,7 @@ class StudyTask:
             }
         summary.update(
             study=study.study_id,
-            input=study.source,
+            input=summary.get("input") or study.source,  # a PACS series: where it was put
             reference=study.reference,
             wall_seconds=round(time.perf_counter() - started, 3),
         )
@@ -99,11 +99,16 @@ class StudyTask:
         return summary
 
     def _segment(self, study: Study, folder: Path) -> dict:
+        from viewer.batch.pacs_source import local_source
         from viewer.batch.segment_study import segment_study_into
 
+        source = local_source(study, self.options.outdir)
         summary, volume, mask = segment_study_into(
-            study.source, folder, self.models, self.device, self.options
+            source, folder, self.models, self.device, self.options
         )
+        summary["input"] = source
+        if study.pacs:
+            summary["pacs"] = {"node": study.pacs, "study_uid": study.study_uid}
         summary["dice"] = _dice_against(study.reference, volume, mask) if study.reference else None
         rgb = thumbnail.render_thumbnail(volume.array, mask, volume.spacing)
         summary["thumbnail"] = thumbnail.write_thumbnail(
