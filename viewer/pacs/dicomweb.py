@@ -109,8 +109,10 @@ class DicomWebClient(PacsClient):
         # exponential back-off (30 s before saying "cannot connect"); we say it at once.
         self._web.set_http_retry_params(retry=False)
         # It logs each request URL at DEBUG, and QIDO URLs carry the search keys
-        # (patient names and IDs).
+        # (patient names and IDs); so does urllib3.
         logging.getLogger("dicomweb_client").setLevel(logging.WARNING)
+        # urllib3 logs each request line, query string and all, at DEBUG
+        logging.getLogger("urllib3.connectionpool").setLevel(logging.INFO)
 
     def close(self) -> None:
         self._session.close()
