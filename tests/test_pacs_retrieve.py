@@ -44,7 +44,7 @@ METHODS = ("get", "move", "wado")
 
 @pytest.fixture(autouse=True)
 def _no_names_in_logs(caplog):
-    caplog.set_level(logging.DEBUG, logger="viewer")
+    caplog.set_level(logging.DEBUG)  # every logger: ours, pynetdicom, urllib3, ...
     yield
     assert PATIENT_NAME.split("^")[0] not in caplog.text
     assert PATIENT_ID not in caplog.text
