@@ -92,3 +92,19 @@ def test_bad_study_dates_are_refused(date):
     with pytest.raises(PacsError, match="YYYYMMDD"):
         StudyQuery(study_date=date)
     StudyQuery(study_date="20220101-")
+
+
+def test_cli_saves_nodes_and_our_identity_without_secrets(pacs_home, capsys):  # noqa: F811
+    from viewer.cli import main
+
+    assert main(["pacs", "save", "archive", "https://alice@pacs.example.org/dicom-web"]) == 0
+    assert main(["pacs", "identity", "--aet", "READING2", "--listen-port", "11999"]) == 0
+    assert main(["pacs", "nodes"]) == 0
+    out = capsys.readouterr().out
+    assert "READING2" in out and "11999" in out and "archive: https://alice@" in out
+    assert main(["pacs", "identity", "--listen-port", "70000"]) == 2
+    assert "between 1 and 65535" in capsys.readouterr().err
+    assert main(["pacs", "save", "bad", "https://alice:secret@host/dicom-web"]) == 2
+    err = capsys.readouterr().err
+    assert "do not put a password" in err and "secret" not in err and err.count("\n") == 1
+    assert "secret" not in settings_path().read_text()

@@ -1,4 +1,4 @@
-"""``spleenscope pacs echo|find|get|send|save|nodes``: talk to a PACS from the command line.
+"""``spleenscope pacs echo|find|get|send|save|nodes|identity``: talk to a PACS from the command line.
 
 NODE is ``AET@host:port`` (DICOM networking), ``http(s)://[user@]host:port/path``
 (DICOMweb) or the name of a node saved with ``pacs save``. A DICOMweb password comes
@@ -83,6 +83,11 @@ def add_parser(subparsers) -> None:
     save.add_argument("--insecure", action="store_true", help="accept a self-signed certificate")
 
     actions.add_parser("nodes", help="list the saved nodes and our AE title")
+    identity = actions.add_parser(
+        "identity", help="save our AE title and C-MOVE listener port for later runs"
+    )
+    identity.add_argument("--aet", default=None, help="our AE title")
+    identity.add_argument("--listen-port", type=int, default=None, help="our listener port")
     for action in actions.choices.values():
         one_line_usage_errors(action)
     p.set_defaults(run=run)
@@ -236,6 +241,15 @@ def _nodes(args) -> int:
     return 0
 
 
+def _save_identity(args) -> int:
+    from viewer.pacs.nodes import save_local_identity
+
+    identity = _identity(args)
+    save_local_identity(identity)
+    print(f"our AE title {identity.ae_title}, C-MOVE listener port {identity.listener_port}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     handlers = {
         "echo": _echo,
@@ -244,5 +258,6 @@ def run(args: argparse.Namespace) -> int:
         "send": _send,
         "save": _save,
         "nodes": _nodes,
+        "identity": _save_identity,
     }
     return handlers[args.pacs_command](args)
