@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 from PyQt5.QtCore import QSettings, Qt
+from PyQt5.QtWidgets import QFileDialog
 
 from viewer.survey.rows import COLUMNS
 from viewer.ui.background import wait_for_all
@@ -22,7 +23,9 @@ def window(qtbot, tmp_path):
     wait_for_all()
 
 
-def test_survey_folder_lists_sorts_and_opens_a_series(qtbot, window, sample_data, tmp_path):
+def test_survey_folder_lists_sorts_and_opens_a_series(
+    qtbot, window, sample_data, tmp_path, monkeypatch
+):
     folder = tmp_path / "data"
     shutil.copytree(sample_data / "dicom_edge", folder / "dicom_edge")
     shutil.copytree(sample_data / "ct_spleen_dicom", folder / "ct")
@@ -52,6 +55,11 @@ def test_survey_folder_lists_sorts_and_opens_a_series(qtbot, window, sample_data
     assert "gantry tilt" in table.item(tilted_row, COLUMNS.index("flags")).text()
     ct_row = next(r for r in range(table.rowCount()) if table.item(r, 0).text() == "ct")
     assert table.item(ct_row, 0).background().color() != FLAGGED_BACKGROUND
+    # Save report… writes the same self-contained HTML as the CLI
+    report = tmp_path / "report.html"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(report), ""))
+    dialog.save_button.click()
+    assert report.read_text().count("data:image/png;base64,") == 3
     # a double click opens that series in the viewer
     with qtbot.waitSignal(window.volume_changed, timeout=60_000):
         table.cellDoubleClicked.emit(ct_row, 0)
