@@ -227,3 +227,25 @@ def test_bad_exports_give_one_line_and_write_nothing(ct_export, tmp_path, capfd)
     assert main(["export-images", str(ct_export["ct"]), str(missing)]) == 2
     assert "not an empty folder" in _one_error_line(capfd)
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == []
+
+
+def test_values_16_bits_cannot_hold_are_reported_not_passed_off_as_exact(tmp_path, capfd):
+    from viewer.image_export.export import stored_encoding
+
+    grid = (np.arange(1000, dtype=np.float32) * np.float32(0.25) - 3).reshape(10, 10, 10)
+    assert stored_encoding(grid).exact  # quarter steps: exact with slope 0.25
+    rng = np.random.default_rng(0)
+    noisy = rng.normal(0, 1000, (20, 20, 20)).astype(np.float32)
+    encoding = stored_encoding(noisy)
+    assert not encoding.exact and 0 < encoding.max_abs_error <= encoding.slope / 2 * 1.001
+    source = tmp_path / "noisy.nii.gz"
+    nib.save(nib.Nifti1Image(noisy, np.eye(4)), source)
+    capfd.readouterr()
+    assert main(["export-images", str(source), str(tmp_path / "out")]) == 0
+    assert "within" in capfd.readouterr().err
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["stored"]["exact"] is False
+    assert main(["import-images", str(tmp_path / "out"), str(tmp_path / "back.nii.gz")]) == 0
+    assert "within" in capfd.readouterr().err
+    back = load_volume(tmp_path / "back.nii.gz").array
+    assert np.abs(back - load_volume(source).array).max() <= manifest["stored"]["max_abs_error"]
