@@ -50,6 +50,11 @@ def plan_workers(options: BatchOptions, workers: int | None) -> WorkerPlan:
 
 def _start_worker(options: BatchOptions, devices, threads: int) -> None:
     global _WORKER_TASK
+    import signal
+
+    # Ctrl-C is the main process's to handle: it stops handing out studies, and a
+    # worker finishes (and commits) the study it is on instead of dying half-way.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER_TASK = StudyTask(replace(options, threads=threads), device=devices.get())
 
 
@@ -66,8 +71,7 @@ def run_local(
 ) -> None:
     """Segment ``studies``; ``on_result(summary)`` is called in this process as each ends."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from concurrent.futures.process import BrokenProcessPool
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     plan = plan_workers(options, workers)
     count = min(len(plan.devices), len(studies))
@@ -81,29 +85,46 @@ def run_local(
     devices = context.Queue()
     for device in plan.devices[:count]:
         devices.put(device)
+    queue = iter(studies)
+    in_flight: dict = {}
     with ProcessPoolExecutor(
         max_workers=count,
         mp_context=context,
         initializer=_start_worker,
         initargs=(options, devices, plan.threads),
     ) as pool:
-        futures = {pool.submit(_run_in_worker, study.as_dict()): study for study in studies}
+
+        def hand_out() -> None:
+            study = next(queue, None)
+            if study is not None:
+                in_flight[pool.submit(_run_in_worker, study.as_dict())] = study
+
+        # A few studies ahead of the workers, not the whole cohort: an interrupt then
+        # stops after the studies in hand, and 10,000 studies are not 10,000 futures.
+        for _ in range(2 * count):
+            hand_out()
         try:
-            for future in as_completed(futures):
-                study = futures[future]
-                try:
-                    on_result(future.result())
-                except BrokenProcessPool:
-                    on_result(
-                        {
-                            "status": "error",
-                            "error": "the worker process stopped (out of memory?); "
-                            "rerun the batch to retry",
-                            "study": study.study_id,
-                            "input": study.source,
-                            "reference": study.reference,
-                        }
-                    )
+            while in_flight:
+                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    study = in_flight.pop(future)
+                    on_result(_summary_of(future, study))
+                    hand_out()
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
+
+
+def _summary_of(future, study: Study) -> dict:
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        return {
+            "status": "error",
+            "error": "the worker process stopped (out of memory?); rerun the batch to retry",
+            "study": study.study_id,
+            "input": study.source,
+            "reference": study.reference,
+        }
