@@ -77,9 +77,25 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
         ) from None
 
 
+def _check_csv(args) -> None:
+    """The table's folder is writable and the name is not an input: before any work."""
+    if args.csv:
+        from viewer.atomic import OutputPathError, check_outputs
+        from viewer.errors import SpleenScopeError
+
+        # a table inside a folder of predictions is fine; over an input file is not
+        inputs = [] if args.pred.is_dir() else [args.pred, args.ref]
+        try:
+            check_outputs([args.csv], inputs, overwrite=True)
+        except OutputPathError as error:
+            raise SpleenScopeError(f"cannot write the table: {error}") from None
+
+
 def _run_pair(args) -> int:
     from segmentation.config import axis_index
     from segmentation.evaluation import evaluate_pair
+
+    _check_csv(args)
 
     row = evaluate_pair(args.pred, args.ref, axis_index(args.axis))
     row.setdefault("case", args.pred.name)
@@ -107,6 +123,8 @@ def _run_folders(args) -> int:
 
     from segmentation.evaluation import evaluate_folders
     from viewer.errors import SpleenScopeError
+
+    _check_csv(args)
 
     if args.ref is not None and not args.ref.is_dir():
         raise SpleenScopeError(f"{args.ref}: PRED is a folder, so REF must be a folder too")

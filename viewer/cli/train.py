@@ -219,6 +219,9 @@ def _train(args, progress, stop) -> int:
     if args.output.suffix != ".pt":
         raise SpleenScopeError(f"{args.output}: the model file name must end in .pt")
     _check_numbers(args)
+    from viewer.atomic import check_outputs
+
+    check_outputs([args.output], overwrite=True)  # folder writable, a file name: before training
     config = TrainConfig(
         epochs=args.epochs,
         learning_rate=args.lr,
