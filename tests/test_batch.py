@@ -177,3 +177,23 @@ def test_manifest_csv_with_references_and_unique_ids(tmp_path):
     empty.write_text("\n")
     with pytest.raises(SpleenScopeError, match="manifest is empty"):
         collect_studies([empty])
+
+
+def test_worker_plan_is_one_worker_per_gpu_else_shares_the_cores(monkeypatch):
+    import torch
+
+    from viewer.batch import local_engine
+    from viewer.batch.study_task import BatchOptions
+
+    options = BatchOptions(outdir="unused")
+    monkeypatch.setattr(local_engine, "available_cores", lambda: 16)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    cpu = local_engine.plan_workers(options, None)
+    assert cpu.devices == ("auto",) * 8 and cpu.threads == 2  # 16 cores: 8 workers x 2
+    # No GPU can be lent to this test; the plan for a 4-GPU node is what the code decides.
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    gpu = local_engine.plan_workers(options, None)
+    assert gpu.devices == ("cuda:0", "cuda:1", "cuda:2", "cuda:3") and gpu.threads == 4
+    assert local_engine.plan_workers(options, 6).devices[4:] == ("cuda:0", "cuda:1")
+    forced_cpu = local_engine.plan_workers(BatchOptions(outdir="unused", device="cpu"), None)
+    assert forced_cpu.devices == ("cpu",) * 8
