@@ -44,6 +44,13 @@ class StudyResult:
     quality: QualityVerdict
     seconds: float
 
+    def __getattr__(self, name: str):
+        # The segmentation's own facts (model_name, device, axis, slices...) read through,
+        # so code written for a SegmentationResult takes a StudyResult as it is.
+        if name == "segmentation":
+            raise AttributeError(name)
+        return getattr(self.segmentation, name)
+
     @property
     def mask(self) -> np.ndarray:
         return self.segmentation.mask

@@ -25,15 +25,28 @@ def test_segment_sample_ct_reaches_dice_090(tmp_path):
     series = require_sample("ct_spleen_dicom")
     label_path = require_sample("ct_spleen_dicom_label.nii.gz")
     out = tmp_path / "mask.nii.gz"
+    uncertainty = tmp_path / "uncertainty.nii.gz"
     done = subprocess.run(
         [sys.executable, str(REPO / "main.py"), "segment", str(series), "-o", str(out),
-         "--json", "--device", "cpu", "--threads", "2"],
+         "--json", "--device", "cpu", "--threads", "2", "--uncertainty", str(uncertainty)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     for key in ("volume_ml", "voxels", "device", "seconds", "slices", "model"):
         assert key in report
+    # The trust contract: modality of the input and of the model, a range, a verdict.
+    assert report["modality"] == report["model_modality"] == "CT"
+    low, high = report["volume_ml_range"]
+    assert low < report["volume_ml"] < high
+    assert report["quality"]["verdict"] == "ok" and report["quality"]["reasons"] == []
+    assert report["quality"]["uncertain_slices"] == []
+    assert "quality: ok" in done.stderr
+    # The uncertainty map lies on the input's grid, 0..1, highest at the spleen's rim.
+    u = nib.load(uncertainty)
+    assert u.shape == (512, 512, 20) and np.allclose(u.affine, nib.load(out).affine)
+    values = np.asarray(u.dataobj)
+    assert 0.0 <= values.min() and values.max() <= 1.0 and values.max() > 0.9
     assert report["slices"] == 20
     mask = load_volume(out)
     label = load_volume(label_path)

@@ -157,8 +157,10 @@ def test_empty_and_tiny_results_fail(sample_ct_study):
     volume, study = sample_ct_study
     empty = _judge(volume, study, np.zeros_like(study.mask), np.zeros_like(study.probabilities))
     assert empty.verdict == "failed" and "no spleen found" in empty.reasons[0]
+    i, j, k = (int(axis[0]) for axis in np.nonzero(study.mask))
     tiny = np.zeros_like(study.mask)
-    tiny[300:320, 300:320, 8:12] = study.mask[300:320, 300:320, 8:12]
+    box = (slice(i, i + 15), slice(j, j + 15), slice(k, k + 3))
+    tiny[box] = study.mask[box]
     assert 0 < tiny.sum() * 0.9765625**2 * 2 / 1000 < 20
     verdict = _judge(volume, study, tiny, tiny.astype(np.float32))
     assert verdict.verdict == "failed" and "implausible spleen volume" in verdict.reasons[0]

@@ -75,11 +75,14 @@ def auto_window(array: np.ndarray, low_pct: float = 0.5, high_pct: float = 99.5)
 
 
 def looks_like_ct(volume) -> bool:
-    """CT by modality, or (NIfTI has none) by an air floor near -1000 HU."""
-    if volume.modality:
-        return volume.modality.upper() == "CT"
-    low, _ = volume.value_range
-    return -1100.0 <= low <= -900.0
+    """CT by the DICOM Modality, or (NIfTI has none) by Hounsfield-like intensities.
+
+    :func:`viewer.modality.detect_modality` decides: air, fat and soft tissue where HU
+    put them, whatever the padding value (-1024, -3024...) below the air.
+    """
+    from viewer.modality import CT, detect_modality
+
+    return detect_modality(volume).modality == CT
 
 
 def default_window(volume) -> tuple[float, float]:

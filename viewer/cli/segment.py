@@ -4,6 +4,11 @@ IN is anything :func:`viewer.io.load_volume` reads (NIfTI file, DICOM folder or
 file). OUT is a uint8 NIfTI mask (1 = spleen) on IN's own grid: for a NIfTI input
 the same shape and affine as IN, voxel for voxel. The input is never overwritten.
 Progress goes to stderr (tqdm); ``--json`` prints one JSON object on stdout.
+
+The work is :func:`segmentation.study.segment_study` (the same function the window
+and ``batch`` call): the model is the one for IN's modality (``--modality`` forces
+one), and the result carries a volume range and a self-check verdict. ``check`` and
+``failed`` still exit 0 (the mask exists); the verdict is printed on stderr as well.
 """
 
 from __future__ import annotations

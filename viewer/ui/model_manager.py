@@ -1,9 +1,14 @@
-"""The model manager: the bundled model and the user's own, their scores, the active one.
+"""The model manager: the bundled models and the user's own, their scores, the active ones.
 
-Lists :func:`segmentation.registry.list_models` with each model's validation Dice,
-date and training data (from its model card, :mod:`viewer.model_card`); sets the
-active model (the one the next Segment uses); deletes a user model after a
-confirmation. The bundled model cannot be deleted.
+Lists :func:`segmentation.registry.list_models` with each model's modality, validation
+Dice, date and training data (from its model card, :mod:`viewer.model_card`); sets
+the active model of a modality (the one the next Segment of a CT or an MR uses);
+deletes a user model after a confirmation. The bundled models cannot be deleted.
+
+Setting a model active is never one click on trust: the new model and the active one
+segment the same validation cases first (:mod:`segmentation.model_comparison`), both
+mean Dice scores are shown, and a model that scores lower needs an explicit "Use it
+anyway" in a warning box (Cancel is the default).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from viewer.errors import ModelFileError
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("Active", "Model", "Validation Dice", "Created", "Training data", "Kind")
+COLUMNS = ("Active", "Model", "Validation Dice", "Created", "Training data", "Kind", "Modality")
 
 
 def _date(created: str) -> str:
@@ -60,6 +65,8 @@ class ModelManagerDialog(QDialog):
         self.setObjectName("model_manager")
         self.entries: list[registry.ModelEntry] = []
         self.confirm_box: QMessageBox | None = None
+        self.worse_box: QMessageBox | None = None
+        self.last_comparison = None  # segmentation.model_comparison.Comparison
 
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setObjectName("model_table")
@@ -74,6 +81,9 @@ class ModelManagerDialog(QDialog):
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.table.itemDoubleClicked.connect(lambda _item: self.set_selected_active())
 
+        self.comparison_label = QLabel("")
+        self.comparison_label.setObjectName("model_comparison")
+        self.comparison_label.setWordWrap(True)
         self.details = QLabel("")
         self.details.setObjectName("model_details")
         self.details.setWordWrap(True)
@@ -99,6 +109,7 @@ class ModelManagerDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.details)
+        layout.addWidget(self.comparison_label)
         layout.addLayout(buttons)
         self.resize(1060, 420)
         self.refresh()
@@ -108,11 +119,12 @@ class ModelManagerDialog(QDialog):
         """Re-read the models folder (after training, deleting, activating)."""
         selected = self.selected_entry()
         self.entries = registry.list_models()
+        active_paths = {registry.active_model_path(m).resolve() for m in ("CT", "MR")}
         active = registry.active_model_path().resolve()
         self.table.setRowCount(len(self.entries))
         for row, entry in enumerate(self.entries):
             data_text = model_card.data_summary(model_card.read_card(entry.path))
-            is_active = entry.path.resolve() == active
+            is_active = entry.path.resolve() in active_paths
             values = (
                 "●" if is_active else "",
                 entry.name,
@@ -120,10 +132,11 @@ class ModelManagerDialog(QDialog):
                 _date(entry.created),
                 data_text,
                 "bundled" if entry.is_bundled else "yours",
+                entry.modality,
             )
             for column, value in enumerate(values):
                 item = QTableWidgetItem(value)
-                if column in (0, 2):
+                if column in (0, 2, 6):
                     item.setTextAlignment(Qt.AlignCenter)
                 item.setToolTip(str(entry.path))
                 self.table.setItem(row, column, item)
@@ -187,15 +200,70 @@ class ModelManagerDialog(QDialog):
 
     # ------------------------------------------------------------------ actions
     def set_selected_active(self) -> bool:
+        """Compare the selected model with the active one, then activate or ask.
+
+        Returns True when the model is active now; False when it is not (an error, or a
+        lower score waiting for the user's answer in ``worse_box``).
+        """
+        from PyQt5.QtWidgets import QApplication
+
+        from segmentation.model_comparison import compare_with_active
+        from viewer.errors import SpleenScopeError
+
         entry = self.selected_entry()
         if entry is None:
             return False
+        if entry.path.resolve() == registry.active_model_path(entry.modality).resolve():
+            return True
+        self.comparison_label.setText(f"Comparing {entry.name} with the active model…")
+        QApplication.setOverrideCursor(Qt.WaitCursor)
         try:
-            registry.set_active_model(None if entry.is_bundled else entry.path)
+            comparison = compare_with_active(entry.path)
+        except SpleenScopeError as error:
+            self.comparison_label.setText("")
+            QMessageBox.warning(self, "Cannot use this model", str(error))
+            return False
+        finally:
+            QApplication.restoreOverrideCursor()
+        self.last_comparison = comparison
+        self.comparison_label.setText(comparison.text().replace("\n", " · "))
+        if not comparison.candidate_is_worse:
+            return self._activate(entry)
+        box = QMessageBox(
+            QMessageBox.Warning,
+            "This model scores lower",
+            f"{comparison.text()}\n\nThe selected model is worse than the active one on these "
+            "cases. Make it active anyway? The next Segment will use it.",
+            QMessageBox.Cancel,
+            self,
+        )
+        use = box.addButton("Use it anyway", QMessageBox.DestructiveRole)
+        box.setObjectName("confirm_worse_model_box")
+        use.setObjectName("use_worse_model")
+        box.setDefaultButton(QMessageBox.Cancel)
+        box.setAttribute(Qt.WA_DeleteOnClose)
+        box.buttonClicked.connect(lambda button, e=entry: self._worse_answer(button is use, e))
+        self.worse_box = box
+        box.open()
+        return False
+
+    def _worse_answer(self, confirmed: bool, entry: registry.ModelEntry) -> None:
+        self.worse_box = None
+        if confirmed:
+            self._activate(entry)
+        else:
+            log.info("kept the active model; %s scored lower", entry.name)
+
+    def _activate(self, entry: registry.ModelEntry) -> bool:
+        try:
+            if entry.is_bundled:
+                registry.set_active_model(None, modality=entry.modality)
+            else:
+                registry.set_active_model(entry.path)
         except ModelFileError as error:
             QMessageBox.warning(self, "Cannot use this model", str(error))
             return False
-        log.info("active model: %s", entry.name)
+        log.info("active %s model: %s", entry.modality, entry.name)
         self.refresh()
         self.active_changed.emit(entry.path)
         return True
@@ -221,10 +289,10 @@ class ModelManagerDialog(QDialog):
         self.confirm_box = None
         if result != QMessageBox.Yes:
             return
-        was_active = registry.active_model_path().resolve() == entry.path.resolve()
+        was_active = registry.active_model_path(entry.modality).resolve() == entry.path.resolve()
         model_card.delete_model_files(entry.path)
         if was_active:
-            registry.set_active_model(None)
-            self.active_changed.emit(registry.active_model_path())
+            registry.set_active_model(None, modality=entry.modality)
+            self.active_changed.emit(registry.active_model_path(entry.modality))
         log.info("deleted model %s", entry.name)
         self.refresh()

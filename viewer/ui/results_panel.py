@@ -1,8 +1,11 @@
-"""What a radiologist reads off the mask: volume, extent, and the splenomegaly flag.
+"""What a radiologist reads off the mask: volume and its range, extent, the flag, the verdict.
 
 The numbers are :class:`segmentation.measurements.SpleenMeasurements` as the engine
 computed them, shown without re-deriving anything, so the panel and
-``spleenscope segment`` always agree.
+``spleenscope segment`` always agree. The self-check verdict
+(:mod:`viewer.ui.quality_panel`) sits under the volume, and it decides the flag's
+colour: an empty result or a ``failed`` one never gets the green "No splenomegaly"
+(there is no volume to be reassured by), and a ``check`` one gets amber.
 """
 
 from __future__ import annotations
@@ -11,10 +14,13 @@ from PyQt5.QtCore import Qt
 from PyQt5.QtWidgets import QFormLayout, QLabel, QVBoxLayout, QWidget
 
 from segmentation.measurements import SPLENOMEGALY_VOLUME_ML
+from viewer.ui.quality_panel import BADGE_STYLE, badge_for, study_state
 
 FLAG_STYLE = {
     True: "background: #7a2f2f; color: #ffe3e3; padding: 3px 6px; border-radius: 3px;",
     False: "background: #24543a; color: #ddf5e6; padding: 3px 6px; border-radius: 3px;",
+    "check": "background: #8a6412; color: #fff3d6; padding: 3px 6px; border-radius: 3px;",
+    "unusable": "background: #3a3f46; color: #ffb3b3; padding: 3px 6px; border-radius: 3px;",
 }
 
 
@@ -44,6 +50,12 @@ class ResultsPanel(QWidget):
         self.volume_label = QLabel("—")
         self.volume_label.setObjectName("result_volume")
         self.volume_label.setStyleSheet("font-size: 20px; font-weight: bold;")
+        self.range_label = QLabel("")
+        self.range_label.setObjectName("result_volume_range")
+        self.range_label.setStyleSheet("color: #8a939e;")
+        self.verdict_label = QLabel("")
+        self.verdict_label.setObjectName("result_verdict")
+        self.verdict_label.setWordWrap(True)
         self.voxels_label = QLabel("—")
         self.voxels_label.setObjectName("result_voxels")
         self.length_label = QLabel("—")
@@ -69,6 +81,7 @@ class ResultsPanel(QWidget):
         form = QFormLayout(self.form_widget)
         form.setContentsMargins(0, 0, 0, 0)
         form.addRow("Volume", self.volume_label)
+        form.addRow("Range", self.range_label)
         form.addRow("Voxels", self.voxels_label)
         form.addRow("Craniocaudal", self.length_label)
         form.addRow("Extent", self.bbox_label)
@@ -76,6 +89,7 @@ class ResultsPanel(QWidget):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.empty)
         layout.addWidget(self.form_widget)
+        layout.addWidget(self.verdict_label)
         layout.addWidget(self.flag_label)
         layout.addWidget(self.reference_label)
         layout.addWidget(self.source_label)
@@ -89,7 +103,7 @@ class ResultsPanel(QWidget):
         has = m is not None
         self.empty.setVisible(not has)
         for widget in (self.form_widget, self.flag_label, self.reference_label,
-                       self.source_label):
+                       self.source_label, self.verdict_label):
             widget.setVisible(has)
         if not has:
             return
@@ -99,15 +113,31 @@ class ResultsPanel(QWidget):
         self.length_label.setText(f"{m.craniocaudal_mm:.0f} mm{edge}")
         self.bbox_label.setText(format_bbox(m.bbox_min_mm, m.bbox_max_mm))
         self.bbox_label.setToolTip(format_ranges(m.bbox_min_mm, m.bbox_max_mm))
-        if m.splenomegaly:
+        study, state = study_state(self.session)
+        key, verdict_text = badge_for(self.session)
+        self.verdict_label.setText(verdict_text)
+        self.verdict_label.setStyleSheet(BADGE_STYLE[key] + "padding: 3px 6px; border-radius: 3px;")
+        if study is not None and state == "current":
+            low, high = study.uncertainty.volume_range_ml
+            self.range_label.setText(f"{low:.0f}–{high:.0f} mL (stricter / looser threshold)")
+        else:
+            self.range_label.setText("—")
+        verdict = study.quality.verdict if study is not None and state == "current" else None
+        if m.voxels == 0:
+            flag, style = "No spleen found: there is no volume to judge", "unusable"
+        elif verdict == "failed":
+            flag, style = "The self-check failed: this volume must not be used", "unusable"
+        elif m.splenomegaly:
             flag = f"Splenomegaly: volume above {SPLENOMEGALY_VOLUME_ML:g} mL"
+            style = True
         else:
             flag = f"No splenomegaly: volume within normal (≤ {SPLENOMEGALY_VOLUME_ML:g} mL)"
-        if m.touches_scan_edge:
+            style = "check" if verdict == "check" else False
+        if m.touches_scan_edge and m.voxels:
             flag += "; the mask reaches the scan's edge, so the volume may be larger"
         self.flag_label.setText(flag)
         self.flag_label.setWordWrap(True)
-        self.flag_label.setStyleSheet(FLAG_STYLE[bool(m.splenomegaly)])
+        self.flag_label.setStyleSheet(FLAG_STYLE[style])
         self.reference_label.setText("Reference: " + m.reference_range_text)
         session = self.session
         if session.source == "model":

@@ -1,6 +1,6 @@
 """The segmentation engine in a QThread: progress, cancel, errors as messages.
 
-Only :func:`segmentation.inference.segment_volume` runs here; everything it learns
+Only :func:`segmentation.study.segment_study` runs here; everything it learns
 travels to the GUI thread through queued signals. Torch runs its operators with the
 GIL released, so the window keeps scrolling while the network runs; the worker uses
 the same CPU thread count as ``spleenscope segment`` (:mod:`segmentation.devices`).
@@ -35,12 +35,13 @@ class SegmentWorker(QThread):
     cancelled = pyqtSignal()
 
     def __init__(self, volume, model=None, device: str = "auto", axis: int | None = None,
-                 parent=None) -> None:
+                 parent=None, modality: str = "auto") -> None:
         super().__init__(parent)
         self.volume = volume
         self.model = model
         self.device = device
         self.axis = axis
+        self.modality = modality
         self._cancel = threading.Event()
         self._started = 0.0
 
@@ -55,12 +56,15 @@ class SegmentWorker(QThread):
         self._started = time.perf_counter()
         try:
             from segmentation.devices import configure_cpu_threads
-            from segmentation.inference import SegmentationCancelled, segment_volume
+            from segmentation.inference import SegmentationCancelled
+            from segmentation.study import segment_study
 
             configure_cpu_threads()
-            result = segment_volume(self.volume, model=self.model, device=self.device,
-                                    axis=self.axis, progress=self._report,
-                                    cancel=self._cancel.is_set)
+            # The whole study as the CLI runs it (modality, model per modality, verdict);
+            # the probabilities stay for the Self-check panel's uncertainty overlay.
+            result = segment_study(self.volume, modality=self.modality, model=self.model,
+                                   device=self.device, axis=self.axis, progress=self._report,
+                                   cancel=self._cancel.is_set, keep_probabilities=True)
         except SegmentationCancelled:
             self.cancelled.emit()
         except SpleenScopeError as error:

@@ -129,6 +129,16 @@ class SegmentOptions(QWidget):
         return self.device.currentData() or "auto"
 
 
+def _is_an_active_model(path) -> bool:
+    """True for the active CT or MR model (the chooser's default), False for another pick."""
+    if not path:
+        return False
+    from segmentation.registry import active_model_path
+
+    chosen = Path(path).resolve()
+    return any(chosen == active_model_path(m).resolve() for m in ("CT", "MR"))
+
+
 class SegmentationTool(QObject):
     """The Segment action, its worker and what it shows while running."""
 
@@ -229,11 +239,14 @@ class SegmentationTool(QObject):
         if self.session.dirty and guard is not None and not guard():
             return False
         chosen_model = model if model is not None else self.options.chosen_model()
+        if model is None and _is_an_active_model(chosen_model):
+            chosen_model = None  # the study picks the active model of the input's modality
         worker = SegmentWorker(
             window.volume,
             model=chosen_model,
             device=device or self.options.chosen_device(),
             axis=axis if axis is not None else self.options.chosen_axis(),
+            modality=getattr(self.session, "modality_choice", "auto"),
         )
         # No Qt parent: closing (deleting) the window must not destroy a running
         # thread; keep_alive holds it, and results for a deleted tool are dropped.
@@ -318,6 +331,8 @@ class SegmentationTool(QObject):
             self._finish("cancelled", "The volume changed while segmenting; result dropped")
             return
         self.last_result = result
+        # The self-check panel reads the study (verdict, uncertainty) for this mask.
+        self.session.study = result
         self._show_engine(result.model_name, result.device)
         model = {"name": result.model_name, "path": result.model_path}
         self.session.set_prediction(result.mask, result.measurements, source="model",

@@ -8,10 +8,12 @@ each given exactly the objects it uses (no tool looks another up on the window):
 
     shell ─┬─ MaskSession ─┬─ SegmentationTool (Segment action, options dock)
            │               ├─ ResultsPanel      ("Spleen" dock: volume, slices)
+           │               ├─ QualityPanel      ("Self-check" dock: verdict, uncertainty)
            │               ├─ ReviewTool        (reference vs prediction, QA dock)
            │               ├─ SavingTool        (File > Save mask…, unsaved prompt)
            │               ├─ MaskEditTool      (Edit menu: brushes, undo)
            │               └─ TrainingTools     (Training menu)
+           ├─ SurveyTool      (File > Survey folder…: table of a data folder)
            ├─ PacsTool        (File > PACS…, Send segmentation to PACS)
            ├─ WorklistTool    (File > Open batch results…, Worklist dock; opens
            │                   studies through the ReviewTool)
@@ -75,11 +77,13 @@ if TYPE_CHECKING:  # only for the annotations: no import cycle, no import cost
     from viewer.ui.edit_tools import MaskEditTool
     from viewer.ui.main_window import MainWindow
     from viewer.ui.mask_session import MaskSession
-    from viewer.ui.results_panel import ResultsPanel
     from viewer.ui.pacs_tool import PacsTool
+    from viewer.ui.quality_panel import QualityPanel
+    from viewer.ui.results_panel import ResultsPanel
     from viewer.ui.review_panel import ReviewTool
     from viewer.ui.saving import SavingTool
     from viewer.ui.segmentation_ui import SegmentationTool
+    from viewer.ui.survey_dialog import SurveyTool
     from viewer.ui.training_ui import TrainingTools
     from viewer.ui.worklist_tool import WorklistTool
 
@@ -94,12 +98,15 @@ class Tools:
     segmentation_tool: SegmentationTool | None = None
     results_panel: ResultsPanel | None = None
     results_dock: QDockWidget | None = None
+    quality_panel: QualityPanel | None = None
+    quality_dock: QDockWidget | None = None
     review_tool: ReviewTool | None = None
     saving_tool: SavingTool | None = None
     edit_tool: MaskEditTool | None = None
     training_tools: TrainingTools | None = None
     worklist_tool: WorklistTool | None = None
     pacs_tool: PacsTool | None = None
+    survey_tool: SurveyTool | None = None
     #: names of the tools that failed to build (shown in the status bar)
     failed: list[str] = field(default_factory=list)
 
@@ -116,6 +123,7 @@ def build_tools(shell: MainWindow) -> Tools:
             tools.failed.append(name)
             return None
 
+    tools.survey_tool = _optional("survey", _build_survey, shell)  # needs no mask session
     session = _optional("mask session", _build_session, shell)
     if session is None:
         return tools  # every tool below works on the session's masks
@@ -124,6 +132,9 @@ def build_tools(shell: MainWindow) -> Tools:
     results = _optional("results", _build_results, shell, session)
     if results is not None:
         tools.results_panel, tools.results_dock = results
+    quality = _optional("self-check", _build_quality, shell, session)
+    if quality is not None:
+        tools.quality_panel, tools.quality_dock = quality
     tools.review_tool = _optional("review", _build_review, shell, session)
     tools.saving_tool = _optional("saving", _build_saving, shell, session)
     tools.edit_tool = _optional("mask editing", _build_editing, shell, session)
@@ -159,6 +170,14 @@ def _build_results(shell: MainWindow, session: MaskSession):
     return panel, dock
 
 
+def _build_quality(shell: MainWindow, session: MaskSession):
+    from viewer.ui.quality_panel import QualityPanel
+
+    panel = QualityPanel(shell, session)
+    dock = shell.add_dock(panel, "Self-check")
+    return panel, dock
+
+
 def _build_review(shell: MainWindow, session: MaskSession) -> ReviewTool:
     from viewer.ui.review_panel import ReviewTool
 
@@ -187,6 +206,12 @@ def _build_training(shell: MainWindow, session: MaskSession) -> TrainingTools:
     return tools
 
 
+def _build_survey(shell: MainWindow) -> SurveyTool:
+    from viewer.ui.survey_dialog import SurveyTool
+
+    return SurveyTool(shell)
+
+
 def _build_pacs(shell: MainWindow, session: MaskSession) -> PacsTool:
     from viewer.ui.pacs_tool import PacsTool
 
@@ -208,5 +233,7 @@ def _group_right_docks(shell: MainWindow, tools: Tools) -> None:
         shell.tabifyDockWidget(shell.overlay_dock, tools.segmentation_tool.dock)
     if tools.results_dock is not None:
         shell.tabifyDockWidget(shell.overlay_dock, tools.results_dock)
+    if tools.quality_dock is not None and tools.results_dock is not None:
+        shell.tabifyDockWidget(tools.results_dock, tools.quality_dock)
     shell.overlay_dock.raise_()
 
