@@ -174,16 +174,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _wait_for_threads(window, timeout_ms: int = 10000) -> None:
-    """Let worker threads the window or its tools started (loading, model
+    """Let the background work the window or its tools started (loading, model
     listing, ...) end before Python tears the widgets down: a QThread destroyed
     while running aborts the process, which made ``--screenshot`` fail now and then."""
-    from PyQt5.QtCore import QThread
+    from viewer.ui.background import wait_for_all
 
-    for thread in window.findChildren(QThread):
-        if thread.isRunning():
-            thread.quit()
-            if not thread.wait(timeout_ms):
-                log.warning("a worker thread did not end in %d ms", timeout_ms)
+    if not wait_for_all(timeout_ms):
+        log.warning("background work did not end in %d ms", timeout_ms)
 
 
 def _add_phantom_mask(window) -> None:

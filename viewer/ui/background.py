@@ -1,26 +1,34 @@
-"""Run one function off the GUI thread and hear back through queued signals.
+"""The one way the window runs work off the GUI thread: :func:`run_in_background`.
 
-Metrics with surface distances take seconds on a full CT; computing them on the GUI
-thread would freeze the window. :class:`BackgroundTask` runs a plain function in a
-QThread and delivers its result (or a one-line error) on the GUI thread, so the
-caller only ever touches widgets from there.
+Loading a volume, segmenting, measuring and comparing masks, listing models,
+checking training data and adding a training case all take from a fraction of a
+second to minutes; on the GUI thread they would freeze the window. Each runs as a
+plain function in a :class:`BackgroundTask` (a QThread); its result, its error
+(one line), its progress reports and its cancellation arrive on the GUI thread
+through queued signals, so callers only ever touch widgets from there.
 
-Lifetime is the hard part. A window can close (and its widgets be deleted) while a
-task still runs, e.g. the model listing that imports torch. Two rules keep that safe:
+Inside the function, two calls talk to the task that runs it (thread-local, so the
+function needs no Qt and no extra argument):
 
-- running threads have no Qt parent and are kept alive by this module
-  (:func:`keep_alive`) until they finish, so deleting the window never destroys a
-  running ``QThread`` (which aborts the process);
-- results go through :func:`deliver_if_alive`: once the owner is deleted (or the
-  task abandoned) the callback is dropped instead of touching dead widgets.
+- :func:`report_progress(value) <report_progress>`: anything (``(done, total)``,
+  ...), handed to ``on_progress`` on the GUI thread;
+- :func:`cancel_requested()`: True once someone called ``task.cancel()``; a
+  function that can stop early checks it (the segmentation engine, between batches).
 
-:func:`wait_for_all` (connected to ``QApplication.aboutToQuit``) lets running
-threads end before the interpreter shuts down.
+Lifetime, the one rule: a running task has no Qt parent and is held by this module
+until it finishes (:func:`keep_alive`, also for the few QThreads with signals of
+their own: the segmentation worker, PACS transfers), and its callbacks run only while their ``owner`` QObject exists
+and nobody cancelled the task. So closing (deleting) a window while work runs
+never destroys a running ``QThread`` (which aborts the process) and never calls
+back into deleted widgets; :func:`wait_for_all` (run at ``aboutToQuit``) cancels
+and waits for what is left. The training child process is a ``QProcess`` owned by
+its dialog (see ``viewer/ui/training_dialog.py``): it is a process, not a thread.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 
 from PyQt5 import sip
@@ -32,6 +40,7 @@ log = logging.getLogger(__name__)
 
 _RUNNING: set[QThread] = set()
 _QUIT_HOOKED = False
+_CURRENT = threading.local()  # .task: the BackgroundTask running on this thread
 
 
 def is_alive(obj: QObject | None) -> bool:
@@ -40,7 +49,10 @@ def is_alive(obj: QObject | None) -> bool:
 
 
 def keep_alive(thread: QThread) -> None:
-    """Hold a reference to ``thread`` until it finishes (it must have no Qt parent)."""
+    """Hold a reference to ``thread`` until it finishes (it must have no Qt parent).
+
+    :func:`run_in_background` does this for its tasks; a tool with a QThread of its
+    own (the segmentation worker, PACS transfers) calls it to follow the same rule."""
     global _QUIT_HOOKED
     _RUNNING.add(thread)
     thread.finished.connect(lambda: _RUNNING.discard(thread))
@@ -51,12 +63,12 @@ def keep_alive(thread: QThread) -> None:
 
 
 def running_threads() -> list[QThread]:
-    """Threads started here that have not finished yet."""
+    """Tasks started here that have not finished yet."""
     return [thread for thread in _RUNNING if is_alive(thread) and thread.isRunning()]
 
 
 def wait_for_all(msecs: int = 30000) -> bool:
-    """Ask every running thread to stop (``cancel()`` where it has one) and wait."""
+    """Cancel every running task (``cancel()`` where it has one) and wait for it."""
     ok = True
     for thread in running_threads():
         cancel = getattr(thread, "cancel", None)
@@ -68,7 +80,8 @@ def wait_for_all(msecs: int = 30000) -> bool:
 
 def deliver_if_alive(owner: QObject, callback: Callable, abandoned: Callable[[], bool]
                      ) -> Callable:
-    """``callback`` wrapped so it runs only while ``owner`` exists and nothing abandoned it."""
+    """``callback`` wrapped so it runs only while ``owner`` exists and nothing
+    abandoned it (for the signals of a QThread of one's own; see :func:`keep_alive`)."""
 
     def deliver(*args) -> None:
         if abandoned() or not is_alive(owner):
@@ -79,49 +92,103 @@ def deliver_if_alive(owner: QObject, callback: Callable, abandoned: Callable[[],
     return deliver
 
 
+def report_progress(value: object) -> None:
+    """From inside a task's function: hand ``value`` to its ``on_progress``."""
+    task = getattr(_CURRENT, "task", None)
+    if task is not None:
+        task.progress.emit(value)
+
+
+def cancel_requested() -> bool:
+    """From inside a task's function: has the task been cancelled?"""
+    task = getattr(_CURRENT, "task", None)
+    return task is not None and task.is_cancelled()
+
+
 class BackgroundTask(QThread):
+    """One function on its own thread; exactly one of ``succeeded``, ``failed``
+    (a one-line message) or ``cancelled`` is emitted when it ends."""
+
     succeeded = pyqtSignal(object)
     failed = pyqtSignal(str)
+    cancelled = pyqtSignal()
+    progress = pyqtSignal(object)
 
     def __init__(self, function: Callable[[], object]) -> None:
         super().__init__()
         self.function = function
-        self.abandoned = False
+        self._cancel = threading.Event()
 
     def cancel(self) -> None:
-        """Drop the result when it comes (the function itself runs to its end)."""
-        self.abandoned = True
+        """Ask the function to stop (it may check :func:`cancel_requested`); its
+        result, if it still comes, is dropped and ``cancelled`` is emitted."""
+        self._cancel.set()
+
+    def is_cancelled(self) -> bool:
+        return self._cancel.is_set()
 
     def run(self) -> None:
+        _CURRENT.task = self
         try:
             result = self.function()
         except SpleenScopeError as error:
-            self.failed.emit(str(error))
+            self._end(failure=str(error))
+        except MemoryError:
+            self._end(failure="not enough memory for this; close other programs or "
+                              "choose a smaller input")
         except Exception as error:  # a bug must become a message, not a dead window
-            log.exception("background task failed")
-            self.failed.emit(f"{type(error).__name__}: {error}")
+            if not self.is_cancelled():
+                log.exception("background task failed")
+            self._end(failure=f"{type(error).__name__}: {error}")
+        else:
+            self._end(result=result)
+        finally:
+            _CURRENT.task = None
+
+    def _end(self, result: object = None, failure: str | None = None) -> None:
+        if self.is_cancelled():
+            self.cancelled.emit()
+        elif failure is not None:
+            self.failed.emit(failure)
         else:
             self.succeeded.emit(result)
 
 
 def run_in_background(owner: QObject, function: Callable[[], object],
                       on_done: Callable[[object], None],
-                      on_error: Callable[[str], None]) -> BackgroundTask:
-    """Start ``function`` in a thread; ``on_done`` / ``on_error`` run on the GUI thread.
+                      on_error: Callable[[str], None],
+                      on_progress: Callable[[object], None] | None = None,
+                      on_cancelled: Callable[[], None] | None = None) -> BackgroundTask:
+    """Start ``function()`` on its own thread; the callbacks run on the GUI thread.
 
-    The callbacks run only while ``owner`` (a QObject whose widgets they touch) has
-    not been deleted; when it is, the task is abandoned and its result dropped.
+    They run only while ``owner`` (the QObject whose widgets they touch) exists;
+    deleting the owner cancels the task. Returns the task (``cancel()``,
+    ``is_cancelled()``, ``wait(ms)``; its signals for tests).
     """
     task = BackgroundTask(function)
     keep_alive(task)
     state = {"owner_gone": False}  # plain Python: safe whatever is deleted first
 
-    def gone() -> bool:
-        return state["owner_gone"] or task.abandoned
+    def deliver(callback: Callable | None, drop_when_cancelled: bool = True) -> Callable:
+        def call(*args) -> None:
+            if callback is None or state["owner_gone"] or not is_alive(owner):
+                return
+            if drop_when_cancelled and task.is_cancelled():
+                return
+            callback(*args)
 
-    task.succeeded.connect(deliver_if_alive(owner, on_done, gone))
-    task.failed.connect(deliver_if_alive(owner, on_error, gone))
-    owner.destroyed.connect(lambda *_: state.update(owner_gone=True))
+        return call
+
+    task.succeeded.connect(deliver(on_done))
+    task.failed.connect(deliver(on_error))
+    task.progress.connect(deliver(on_progress))
+    task.cancelled.connect(deliver(on_cancelled, drop_when_cancelled=False))
+
+    def owner_destroyed(*_args) -> None:
+        state["owner_gone"] = True
+        task.cancel()
+
+    owner.destroyed.connect(owner_destroyed)
     task.finished.connect(task.deleteLater)
     task.start()
     return task

@@ -62,10 +62,10 @@ from viewer.overlays import (
 )
 from viewer.slicing import SLICE_AXIS, VIEW_NAMES
 from viewer.ui import window_placement
+from viewer.ui.background import BackgroundTask, is_alive, report_progress, run_in_background
 from viewer.ui.dialogs import SeriesPickerDialog, ShortcutsDialog
 from viewer.ui.histogram_panel import HistogramPanel
 from viewer.ui.info_panel import InfoPanel
-from viewer.ui.load_worker import LoadWorker
 from viewer.ui.overlay_panel import OverlayPanel
 from viewer.ui.readout_panel import ReadoutPanel, readout_values
 from viewer.ui.recent_files import RecentFiles
@@ -119,7 +119,7 @@ class MainWindow(QMainWindow):
         #: When true (CLI --screenshot), problems are reported by signal, never by dialogs.
         self.headless = False
         self._close_guards: list[Callable[[], bool]] = []
-        self._worker: LoadWorker | None = None
+        self._loading: BackgroundTask | None = None  # the running load
         self._check_guards = True  # the running load asks the close guards
         self._pending_load: tuple | None = None  # (path, series, check_guards)
         self._value_unit = ""
@@ -288,26 +288,31 @@ class MainWindow(QMainWindow):
         nothing the user had. ``volume_changed`` fires when the volume is shown;
         ``load_failed`` on errors.
         """
-        if self._worker is not None and self._worker.isRunning():
+        if self.is_loading():
             self.statusBar().showMessage("Still loading the previous input…", 3000)
             return False
-        worker = LoadWorker(path, series=series, parent=self)
-        worker.progress.connect(self._load_progress)
-        worker.loaded.connect(
-            lambda volume, p=path, ask=check_guards: self._loaded(p, volume, ask))
-        worker.failed.connect(lambda error, p=path: self._load_error(p, error))
-        worker.finished.connect(self._load_finished)
-        self._worker = worker
+
+        def arrived(result) -> None:
+            if isinstance(result, SeriesSelectionError):
+                self._load_error(path, result)  # several series: the user picks one
+            else:
+                self._loaded(path, result, check_guards)
+
+        task = run_in_background(
+            self, lambda: _load(path, series), arrived,
+            lambda message: self._load_error(path, SpleenScopeError(message)),
+            on_progress=lambda done_total: self._load_progress(*done_total))
+        task.finished.connect(self._load_finished)
+        self._loading = task
         self._check_guards = check_guards
         self.progress_bar.setRange(0, 0)
         self.progress_bar.show()
         name = Path(path[0]).parent.name if isinstance(path, (list, tuple)) else Path(path).name
         self.status_text.setText(f"Loading {name}…")
-        worker.start()
         return True
 
     def is_loading(self) -> bool:
-        return self._worker is not None and self._worker.isRunning()
+        return is_alive(self._loading) and self._loading.isRunning()
 
     # ------------------------------------------------ the document, shown
     # The open study lives in ``self.document`` (viewer/document.py, Qt-free); these
@@ -704,8 +709,8 @@ class MainWindow(QMainWindow):
         if not self._guards_allow():
             event.ignore()
             return
-        if self._worker is not None and self._worker.isRunning():
-            self._worker.wait(10000)
+        if self.is_loading():
+            self._loading.wait(10000)
         if not self.headless:
             window_placement.remember(self, self.recent.settings)
         super().closeEvent(event)
@@ -907,6 +912,26 @@ class MainWindow(QMainWindow):
         QMessageBox.about(self, "About SpleenScope",
                           "SpleenScope: CT/MR viewer and spleen segmentation.\n"
                           "Not a medical device.")
+
+
+def _load(path, series: int | None):
+    """Load in the background (see :meth:`MainWindow.open_path`); a folder with
+    several series comes back as its :class:`SeriesSelectionError`, for the picker."""
+    from viewer.io import load_volume
+
+    try:
+        return load_volume(path, series=series,
+                           progress=lambda done, total: report_progress((done, total)))
+    except SeriesSelectionError as error:
+        return error
+    except SpleenScopeError:
+        raise
+    except MemoryError:
+        raise SpleenScopeError("not enough memory to load this volume") from None
+    except Exception as error:  # a reader bug must not kill the window
+        log.exception("unexpected error while loading")
+        raise SpleenScopeError(
+            f"could not load this input ({type(error).__name__}: {error})") from error
 
 
 def _scrolling(widget: QWidget) -> QScrollArea:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt5.QtCore import QProcess, QProcessEnvironment, Qt, QThread, QTimer, pyqtSignal
+from PyQt5.QtCore import QProcess, QProcessEnvironment, Qt, QTimer, pyqtSignal
 from PyQt5.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -49,6 +49,7 @@ from viewer import model_card
 from viewer.errors import ModelFileError
 from viewer.grid import VIEW_NAMES
 from viewer.training_data import DataCheck, check_training_data
+from viewer.ui.background import BackgroundTask, is_alive, run_in_background
 from viewer.training_protocol import (
     DoneEvent,
     ErrorEvent,
@@ -70,22 +71,13 @@ VAL_LOSS_PEN = pg.mkPen((240, 170, 80), width=2)
 DICE_PEN = pg.mkPen((120, 210, 120), width=2)
 
 
-class DataCheckWorker(QThread):
-    """Reads every case of a folder once (seconds to minutes) off the GUI thread."""
-
-    checked = pyqtSignal(object)  # DataCheck
-
-    def __init__(self, folder: Path, parent=None) -> None:
-        super().__init__(parent)
-        self.folder = folder
-
-    def run(self) -> None:
-        try:
-            result = check_training_data(self.folder)
-        except Exception as error:  # the dialog must always hear back
-            log.exception("checking %s failed", self.folder)
-            result = DataCheck(self.folder, problems=[f"could not read the data: {error}"])
-        self.checked.emit(result)
+def _checked_data(folder: Path) -> DataCheck:
+    """Read every case of ``folder`` once (seconds to minutes; runs in the background)."""
+    try:
+        return check_training_data(folder)
+    except Exception as error:  # the dialog must always hear back
+        log.exception("checking %s failed", folder)
+        return DataCheck(folder, problems=[f"could not read the data: {error}"])
 
 
 def _spin(low: int, high: int, value: int, name: str, special: str | None = None) -> QSpinBox:
@@ -131,7 +123,7 @@ class TrainingDialog(QDialog):
         self.saved_model: Path | None = None
         self.activate_box: QMessageBox | None = None
         self.stderr_tail: list[str] = []
-        self._checker: DataCheckWorker | None = None
+        self._checker: BackgroundTask | None = None  # the running data check
         self._start_when_checked = False
         self._stop_requested = False
         self._started_at = 0.0
@@ -412,7 +404,7 @@ class TrainingDialog(QDialog):
 
     def check_data(self, then_start: bool = False) -> bool:
         """Check the chosen data in a worker; returns False when nothing could start."""
-        if self._checker is not None and self._checker.isRunning():
+        if is_alive(self._checker) and self._checker.isRunning():
             self._start_when_checked = self._start_when_checked or then_start
             return True
         _source, folder = self.data_folder()
@@ -424,9 +416,9 @@ class TrainingDialog(QDialog):
         self.problem_list.hide()
         self.check_button.setEnabled(False)
         self.start_button.setEnabled(False)
-        self._checker = DataCheckWorker(folder, self)
-        self._checker.checked.connect(self._data_checked)
-        self._checker.start()
+        self._checker = run_in_background(
+            self, lambda: _checked_data(folder), self._data_checked,
+            lambda message: self._data_checked(DataCheck(folder, problems=[message])))
         return True
 
     def _data_checked(self, check: DataCheck) -> None:
