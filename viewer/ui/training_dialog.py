@@ -49,7 +49,6 @@ from viewer import model_card
 from viewer.errors import ModelFileError
 from viewer.grid import VIEW_NAMES
 from viewer.training_data import DataCheck, check_training_data
-from viewer.ui.background import BackgroundTask, is_alive, run_in_background
 from viewer.training_protocol import (
     DoneEvent,
     ErrorEvent,
@@ -62,6 +61,7 @@ from viewer.training_protocol import (
     format_duration,
     package_root,
 )
+from viewer.ui.background import BackgroundTask, is_alive, run_in_background
 
 log = logging.getLogger(__name__)
 
