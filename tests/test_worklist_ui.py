@@ -71,6 +71,11 @@ def test_review_a_cohort_in_the_window(qtbot, window, batch_folder, monkeypatch)
     colour = model.data(model.index(1, 1), Qt.ForegroundRole).name()
     assert colour == VERDICT_COLOURS["failed"] != VERDICT_COLOURS["ok"]
 
+    tool.open_index(0)  # the study the batch failed on: nothing to accept, only reject
+    assert not panel.accept_button.isEnabled() and panel.reject_button.isEnabled()
+    tool.current = tool.visible[3]  # selected but not opened yet: no decision about it
+    assert not tool.decide("accept") and "open small_00_p01 first" in errors[-1]
+
     _open_and_wait(qtbot, tool, 3)  # the "ok" study: image, mask and reference
     session = window.tools.mask_session
     assert window.volume is not None and window.volume.source_path.endswith("small_00_p01.nii.gz")

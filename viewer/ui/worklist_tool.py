@@ -33,6 +33,7 @@ class WorklistTool(QObject):
         self.visible: list[WorklistRow] = []
         self.current: WorklistRow | None = None
         self._pending: WorklistRow | None = None  # opened, waiting for its image
+        self._shown: WorklistRow | None = None  # the study whose image and mask are on screen
         self.panel = WorklistPanel()
         self.dock = shell.add_dock(self.panel, "Worklist", Qt.BottomDockWidgetArea)
         self.dock.hide()  # shown when a batch is opened
@@ -41,6 +42,7 @@ class WorklistTool(QObject):
         shell.add_file_action(self.open_action)
         self._connect_panel()
         shell.volume_changed.connect(self._volume_shown)
+        shell.load_failed.connect(lambda _message: self._forget_pending())
 
     def _connect_panel(self) -> None:
         panel = self.panel
@@ -118,15 +120,18 @@ class WorklistTool(QObject):
             self.panel.summary.setText(
                 f"{row.study}: the batch failed on it: {row.values.get('error', '')}"
             )
-            self.panel.reject_button.setEnabled(True)
-            self.panel.accept_button.setEnabled(True)
+            self.panel.reject_button.setEnabled(True)  # there is no result to accept
             return
         self._pending = row
         if not self.shell.open_path(row.values["input"]):
             self._pending = None
 
+    def _forget_pending(self) -> None:
+        self._pending = None  # its image did not open: no mask may land on another one
+
     def _volume_shown(self, volume) -> None:
         row, self._pending = self._pending, None
+        self._shown = None
         if row is None or volume is None:
             return
         mask = row.corrected_mask or row.path("mask")
@@ -138,6 +143,7 @@ class WorklistTool(QObject):
 
     def _mask_shown(self, row: WorklistRow, ok: bool) -> None:
         if ok and row is self.current:
+            self._shown = row
             self.panel.set_review_enabled(True)
             self.panel.summary.setText(
                 f"{row.study}: {row.verdict}"
@@ -156,6 +162,10 @@ class WorklistTool(QObject):
         if row is None or worklist is None:
             return False
         comment = self.panel.comment.text().strip()
+        if row.values.get("status") == "ok" and self._shown is not row:
+            # a decision is about what the reviewer saw: this study's image and mask
+            self.shell.show_error(f"open {row.study} first, then decide", "Review not recorded")
+            return False
         try:
             if action == "accept":
                 worklist.accept(row.study, comment)
