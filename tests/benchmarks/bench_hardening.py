@@ -1,7 +1,7 @@
 """Peak memory and time of refusing absurd inputs, one JSON line.
 
 Each input goes through ``python main.py info`` in a fresh process; the peak
-resident memory comes from the kernel (``wait4``'s ru_maxrss). The baseline is the
+resident memory is that process's VmHWM (from /proc, read at exit). The baseline is the
 same command on the small real MR volume, measured in the same run, so the figures
 say what refusing costs beyond starting the program.
 
@@ -52,25 +52,36 @@ def absurd_inputs(folder: Path) -> dict[str, Path]:
     return paths
 
 
+# Runs main.py and writes the process's own peak RSS (VmHWM) at exit. Measured inside
+# the new program image: wait4's ru_maxrss would also count the parent's memory at fork.
+PEAK_WRAPPER = """
+import atexit, runpy, sys
+def report(path=sys.argv[1]):
+    with open("/proc/self/status") as status:
+        peak = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    with open(path, "w") as out:
+        out.write(peak)
+atexit.register(report)
+sys.argv = sys.argv[2:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
 def peak_rss_mb(path: Path, log_dir: Path) -> tuple[int, float, float, str]:
-    """(exit code, peak RSS MB, seconds, stderr) using wait4 on the child."""
+    """(exit code, peak RSS MB, seconds, stderr) of ``main.py info PATH``, fresh process."""
     env = {**os.environ, "SPLEENSCOPE_LOG_DIR": str(log_dir)}
+    report = log_dir.parent / "peak_kb.txt"
     started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, str(REPO / "main.py"), "info", str(path)],
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK_WRAPPER, str(report), str(REPO / "main.py"), "info", str(path)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env=env,
+        timeout=120,
     )
-    err = process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return (
-        process.returncode,
-        usage.ru_maxrss / 1024,
-        time.perf_counter() - started,
-        err.decode("utf-8", "replace").strip(),
-    )
+    seconds = time.perf_counter() - started
+    peak_kb = int(report.read_text())
+    return done.returncode, peak_kb / 1024, seconds, done.stderr.decode("utf-8", "replace").strip()
 
 
 def in_process_refusal_ms(path: Path, repeats: int = 5) -> float:
