@@ -242,3 +242,15 @@ def test_series_templates_give_the_records_the_reader_gives(sample_data):
         assert records == direct and [r.extra for r in records] == [r.extra for r in direct]
         shortcuts += SeriesTemplates.key(ds) in templates._known
     assert shortcuts > 20  # the CT's slices after the first took the shortcut
+
+
+def test_two_series_in_one_folder_are_two_labelled_rows(capsys, sample_data, tmp_path):
+    mixed = tmp_path / "mixed"
+    shutil.copytree(sample_data / "dicom_edge" / "mr4_anatomical", mixed)
+    for path in (sample_data / "dicom_edge" / "gantrytilting").iterdir():
+        shutil.copy(path, mixed / f"ct_{path.name}")
+    rows = survey_json(capsys, str(tmp_path))["rows"]
+    assert [(r["path"], r["modality"], r["shape"]) for r in rows] == [
+        ("mixed (series 1 of 2)", "CT", [512, 512, 4]),
+        ("mixed (series 2 of 2)", "MR", [256, 256, 4]),
+    ]

@@ -478,8 +478,12 @@ def survey_folder(
     for record in slices:
         by_folder.setdefault(record.path.parent, []).append(record)
     for folder in sorted(by_folder):
-        for series in group_series(by_folder[folder]):
-            survey.rows.append(series_row(series, meta, root))
+        found = group_series(by_folder[folder])
+        for number, series in enumerate(found, start=1):
+            row = series_row(series, meta, root)
+            if len(found) > 1:  # several series in one folder: tell the rows apart
+                row.path = f"{row.path} (series {number} of {len(found)})"
+            survey.rows.append(row)
     survey.rows.sort(key=lambda r: r.path)
     if intensities:
         from viewer.survey.intensities import sample_intensities
