@@ -668,7 +668,7 @@ def generate(out: Path, count: int, seed: int) -> list[Case]:
         "seg": 8,
         "itk": 15 if others else 0,
     }
-    while len(cases) < count:
+    while sum(1 for c in cases if "baseline" not in c.tags) < count:  # count: mutated inputs
         kind = rng.choices(list(weights), weights=list(weights.values()))[0]
         if kind == "nifti":
             family = rng.choice(list(NIFTI_SOURCES))

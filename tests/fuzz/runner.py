@@ -383,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     by_command = Counter(r["command"] for r in results)
     summary = {
         "inputs": len(cases),
+        "mutated_inputs": sum(1 for c in cases if "baseline" not in c.get("tags", [])),
         "runs": len(results),
         "seconds": round(time.monotonic() - started, 1),
         "by_command": dict(by_command),
