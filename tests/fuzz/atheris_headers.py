@@ -1,14 +1,15 @@
 """Coverage-guided fuzzing of the header readers with atheris (libFuzzer for Python).
 
-    python tests/fuzz/atheris_headers.py -atheris_runs=100000        # make fuzz
-    python tests/fuzz/atheris_headers.py CRASH_FILE                  # replay one input
+    python -m tests.fuzz.atheris_headers -atheris_runs=100000        # make fuzz
+    python -m tests.fuzz.atheris_headers CRASH_FILE                  # replay one input
 
 Each input is one file: its first byte picks the reader (even: NIfTI, odd: DICOM),
 the rest is the file. The whole read runs (header, validation gate, geometry, and
 the voxels when the header's size fits the bytes), so what the gate lets through is
 exercised too. A :class:`viewer.errors.SpleenScopeError` is the expected way to
 refuse; any other exception is a finding, and atheris stops with the input saved
-as ``crash-<hash>``: copy it into ``tests/regressions/`` (see its README).
+as ``crash-<hash>``: copy it to ``tests/regressions/files/`` and add an
+``atheris_input("crash-<hash>")`` line to ``tests/regressions/catalogue.py``.
 
 Seeds are tiny valid files (a 4 x 4 x 2 NIfTI-1 and NIfTI-2, a 4 x 4 single-frame
 DICOM and a 2-frame enhanced one) written to a seed folder on first use.

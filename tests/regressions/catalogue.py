@@ -191,6 +191,19 @@ def stored(name: str) -> Builder:
     return build
 
 
+def atheris_input(name: str) -> Builder:
+    """A crash file saved by tests/fuzz/atheris_headers.py: its first byte picks the
+    reader (even: NIfTI, odd: DICOM), the rest is the file."""
+
+    def build(folder: Path) -> Path:
+        data = (FILES / name).read_bytes()
+        target = folder / (name + (".nii" if data[0] % 2 == 0 else ".dcm"))
+        target.write_bytes(data[1:])
+        return target
+
+    return build
+
+
 # The bytes the runner's first full pass flipped in one RLE file: the Rust RLE
 # decoder panicked (PanicException is no Exception) and printed to stderr itself.
 RLE_PANIC_EDITS = [
