@@ -75,10 +75,11 @@ def test_wheel_holds_code_and_data_not_the_checkout(installed):
         "import json, importlib\n"
         "from viewer.package_data import resources_dir, bundled_models_dir\n"
         "from viewer.ui.app import style_sheet\n"
-        "from segmentation.registry import bundled_model_path\n"
+        "from segmentation.registry import BUNDLED_MODEL_NAMES, bundled_model_path\n"
         f"mods = {{n: importlib.import_module(n).__file__ for n in {OUR_PACKAGES!r}}}\n"
         "print(json.dumps({'modules': mods, 'resources': str(resources_dir()),\n"
-        "    'models': str(bundled_models_dir()), 'model': str(bundled_model_path()),\n"
+        "    'models': str(bundled_models_dir()),\n"
+        "    'bundled': {m: str(bundled_model_path(m)) for m in BUNDLED_MODEL_NAMES},\n"
         "    'style': style_sheet()}))\n"
     )
     done = _run([sys.executable, "-c", probe], cwd=installed["elsewhere"], env=installed["env"])
@@ -86,8 +87,10 @@ def test_wheel_holds_code_and_data_not_the_checkout(installed):
     for name, path in found["modules"].items():
         assert Path(path).is_relative_to(site), f"{name} came from {path}, not the install"
     assert Path(found["resources"]) == site / "resources"
-    assert Path(found["model"]) == site / "models" / "spleen_unet2d.pt"
-    assert Path(found["model"]).stat().st_size > 1_000_000  # real weights, not a pointer
+    assert found["bundled"]["CT"] == str(site / "models" / "spleen_unet2d.pt")
+    for modality, model in found["bundled"].items():  # every bundled model, with weights
+        assert Path(model).parent == site / "models", f"{modality} model outside the install"
+        assert Path(model).stat().st_size > 1_000_000, f"{modality} model has no weights"
     for name in ("window_presets.json", "colors.json", "label_names.json", "style.qss",
                  "check.svg", "icon.svg"):
         assert (site / "resources" / name).is_file(), f"resources/{name} missing from the wheel"
