@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -133,3 +134,33 @@ def test_import_contracts_name_a_planted_violation(tmp_path):
     for line in ("viewer.io.planted -> torch (l.1)", "viewer.io.planted -> viewer.ui.app (l.2)",
                  "segmentation.planted -> viewer.cli (l.1)"):
         assert line in done.stdout, done.stdout[-4000:]
+
+
+ARCHITECTURE_PAGE = REPO / "docs" / "ARCHITECTURE.md"
+
+
+def test_architecture_page_names_only_files_that_exist():
+    """The page is a map of the code: every path it names must be there."""
+    text = ARCHITECTURE_PAGE.read_text(encoding="utf-8")
+    named = set(re.findall(r"`((?:viewer|segmentation|tests|resources|models|docs)/[\w/.-]*)",
+                           text))
+    assert len(named) > 30, "the page names too few files to be a map"
+    missing = sorted(path for path in named if not (REPO / path.rstrip("/.")).exists())
+    assert not missing, f"docs/ARCHITECTURE.md names files that do not exist: {missing}"
+
+
+def test_code_and_docs_cite_the_architecture_page_that_exists():
+    citing = subprocess.run(["git", "grep", "-l", "ARCHITECTURE.md"], cwd=REPO,
+                            capture_output=True, text=True).stdout.split()
+    if not citing:
+        pytest.skip("not a git checkout")
+    assert ARCHITECTURE_PAGE.is_file()
+    for name in citing:
+        if name == "tests/test_architecture.py":  # this file spells the name in pieces
+            continue
+        text = (REPO / name).read_text(encoding="utf-8")
+        for match in re.finditer(r"[\w./-]*ARCHITECTURE\.md", text):
+            cited = match.group(0)
+            assert cited.endswith("docs/ARCHITECTURE.md") or (
+                name.startswith("docs/") and cited == "ARCHITECTURE.md"
+            ), f"{name} cites {cited!r}, not docs/ARCHITECTURE.md"
