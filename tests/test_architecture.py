@@ -164,3 +164,24 @@ def test_code_and_docs_cite_the_architecture_page_that_exists():
             assert cited.endswith("docs/ARCHITECTURE.md") or (
                 name.startswith("docs/") and cited == "ARCHITECTURE.md"
             ), f"{name} cites {cited!r}, not docs/ARCHITECTURE.md"
+
+
+#: The bottom layer (docs/ARCHITECTURE.md, "The layers"): the facts and types every
+#: other layer shares. They import only each other, so anything can import them.
+FOUNDATIONS = {
+    "viewer.errors", "viewer.volume", "viewer.grid", "viewer.atomic", "viewer.log_file",
+    "viewer.strict_json", "viewer.package_data", "viewer.io.file_names",
+    "segmentation.devices",
+}
+
+
+def test_foundation_modules_import_only_each_other():
+    grimp = pytest.importorskip("grimp", reason="grimp comes with import-linter (lint extra)")
+    graph = grimp.build_graph("viewer", "segmentation")
+    assert FOUNDATIONS <= set(graph.modules), "a foundation module was renamed or removed"
+    above = {
+        module: sorted(imported - FOUNDATIONS)
+        for module in FOUNDATIONS
+        if (imported := graph.find_modules_directly_imported_by(module)) - FOUNDATIONS
+    }
+    assert not above, f"foundation modules import from the layers above them: {above}"
