@@ -192,3 +192,15 @@ def test_dock_layout_is_remembered(qtbot, tmp_path, answers):
     assert second.dockWidgetArea(second.readout_dock) == Qt.RightDockWidgetArea
     second.place_on_screen()
     assert second.dockWidgetArea(second.readout_dock) == Qt.LeftDockWidgetArea
+
+
+def test_the_window_segments_with_as_many_threads_as_the_cli(monkeypatch):
+    """One thread policy: on a 2-core machine the window used 1 thread, the CLI 2."""
+    import os
+
+    from segmentation.devices import cpu_threads
+    from viewer.ui.segment_worker import worker_threads
+
+    monkeypatch.delenv("SPLEENSCOPE_THREADS", raising=False)
+    cores = len(os.sched_getaffinity(0))
+    assert worker_threads() == cpu_threads() == min(cores, 8)
