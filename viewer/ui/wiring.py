@@ -48,9 +48,16 @@ How a new tool plugs in
 
    - a menu of its own: ``shell.menu("&Quality")`` (created before Help);
      a toolbar button: ``shell.toolbar.addAction(action)``;
-   - follow the document: ``shell.volume_changed``, ``shell.cursor_moved``,
-     ``shell.overlays_changed`` (shell signals), ``session.prediction_changed`` ...;
-   - work off the GUI thread only through :mod:`viewer.ui.background`;
+   - follow the open study: ``shell.document`` (:class:`viewer.document.Document`,
+     Qt-free: ``volume_changed``, ``overlays_changed``, ``labels_edited(names,
+     region)``, ``cursor_moved``, ``window_changed``, ...; ``connect(callable)``),
+     or the shell's Qt signals over it (``shell.volume_changed``, ...), and the
+     session's (``session.prediction_changed`` ...); an in-place edit of a mask is
+     announced with ``shell.document.edit_labels(names, region)``;
+   - an Open dialog: ``shell.ask_open_file(caption, filters)`` (starts where the
+     user was);
+   - work off the GUI thread only through
+     :func:`viewer.ui.background.run_in_background` (progress, cancel, lifetime);
    - a veto before the window closes or another volume replaces this one:
      ``shell.add_close_guard(callable_returning_bool)``.
 3. Add a field to :class:`Tools` and one line in :func:`build_tools` that calls your
