@@ -211,7 +211,7 @@ def _first_image_header(source: Path) -> pydicom.Dataset | None:
         return None
     for path in files[:20]:
         try:
-            header = read_header(path)
+            header = read_header(path, parse_every_element=True)
         except SpleenScopeError:
             continue
         if header is not None and is_image(header):
