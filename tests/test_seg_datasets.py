@@ -78,11 +78,15 @@ def test_registry_lists_and_remembers_the_active_model(tmp_path, monkeypatch):
     (registry.user_models_dir() / "junk.pt").write_text("not a model")
     entries = {entry.name: entry for entry in registry.list_models()}
     assert entries["mine"].val_dice == 0.8 and not entries["mine"].is_bundled
-    assert len([e for e in entries.values() if e.is_bundled]) == int(
-        registry.bundled_model_path().is_file()
-    )
+    # one bundled model per modality (CT and MR), each listed once with its modality
+    bundled = [e for e in entries.values() if e.is_bundled]
+    assert sorted(e.modality for e in bundled) == [
+        m for m in ("CT", "MR") if registry.bundled_model_path(m).is_file()
+    ]
     registry.set_active_model(mine)
     assert registry.active_model_path() == mine.resolve()
+    # a CT model made active never changes what an MR is segmented with
+    assert registry.active_model_path("MR") == registry.bundled_model_path("MR")
     with pytest.raises(ModelFileError):
         registry.set_active_model(registry.user_models_dir() / "junk.pt")
     assert registry.active_model_path() == mine.resolve()

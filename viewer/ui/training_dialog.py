@@ -708,10 +708,19 @@ class TrainingDialog(QDialog):
     def _ask_to_activate(self, path: Path) -> None:
         dice = self.run.best_val_dice
         score = "no validation score" if dice is None else f"validation Dice {dice:.3f}"
-        box = QMessageBox(QMessageBox.Question, "Use the new model?",
+        # Both models segment the same validation cases before the question, so the
+        # user sees both scores; a lower one turns the question into a warning whose
+        # Yes reads "Use it anyway" (segmentation.model_comparison).
+        worse, comparison_text = _compare_with_active(path)
+        box = QMessageBox(QMessageBox.Warning if worse else QMessageBox.Question,
+                          "The new model scores lower" if worse else "Use the new model?",
                           f"The model “{path.stem}” is saved ({score}).\n\n"
+                          f"{comparison_text}\n\n"
                           "Make it the active model? The next Segment will use it.",
                           QMessageBox.Yes | QMessageBox.No, self)
+        if worse:
+            box.button(QMessageBox.Yes).setText("Use it anyway")
+        self.activate_is_worse = worse
         box.setObjectName("activate_model_box")
         box.setDefaultButton(QMessageBox.No)
         box.setAttribute(Qt.WA_DeleteOnClose)
@@ -762,3 +771,20 @@ def _device_choices() -> list[tuple[str, str]]:
         return [(label, key) for key, label in available_devices()]
     except ImportError:  # torch missing: the child will report it
         return [("Automatic (GPU if available)", "auto"), ("CPU", "cpu")]
+
+
+def _compare_with_active(path: Path) -> tuple[bool, str]:
+    """``(worse, text)``: the new model against the active one on the same cases."""
+    from PyQt5.QtWidgets import QApplication
+
+    from segmentation.model_comparison import compare_with_active
+    from viewer.errors import SpleenScopeError
+
+    QApplication.setOverrideCursor(Qt.WaitCursor)
+    try:
+        comparison = compare_with_active(path)
+    except SpleenScopeError as error:
+        return True, f"It could not be compared with the active model: {error}"
+    finally:
+        QApplication.restoreOverrideCursor()
+    return comparison.candidate_is_worse, comparison.text()
