@@ -55,11 +55,13 @@ def reviewed_mask(window, session) -> tuple[np.ndarray, str] | None:
 class TrainingTools(QObject):
     """The Training menu and the dialogs it opens (one of each per window)."""
 
-    def __init__(self, window, session=None) -> None:
+    def __init__(self, window, session=None, segmentation_tool=None) -> None:
         super().__init__(window)
         self.window = window
         #: the segmentation session (its prediction is the case to add), or None
         self.session = session
+        #: the Segment tool, whose model list follows new and activated models, or None
+        self.segmentation_tool = segmentation_tool
         self.training_dialog = None
         self.model_manager = None
         self.last_added: Path | None = None
@@ -126,9 +128,8 @@ class TrainingTools(QObject):
 
     def _models_changed(self) -> None:
         """A model was added, activated or deleted: the Segment tool must list it."""
-        tool = getattr(self.window, "segmentation_tool", None)
-        if tool is not None and hasattr(tool, "refresh_models"):
-            tool.refresh_models()
+        if self.segmentation_tool is not None:
+            self.segmentation_tool.refresh_models()
         if self.model_manager is not None and self.model_manager.isVisible():
             self.model_manager.refresh()
         if self.training_dialog is not None:

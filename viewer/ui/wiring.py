@@ -145,7 +145,9 @@ def build_tools(shell: MainWindow) -> Tools:
     tools.review_tool = _optional("review", _build_review, shell, session)
     tools.saving_tool = _optional("saving", _build_saving, shell, session)
     tools.edit_tool = _optional("mask editing", _build_editing, shell, session)
-    tools.training_tools = _optional("training", _build_training, shell, session)
+    tools.training_tools = _optional(
+        "training", _build_training, shell, session, tools.segmentation_tool
+    )
     tools.worklist_tool = _optional(
         "worklist", _build_worklist, shell, session, tools.review_tool
     )
@@ -203,10 +205,11 @@ def _build_editing(shell: MainWindow, session: MaskSession) -> MaskEditTool:
     return MaskEditTool(shell, session)
 
 
-def _build_training(shell: MainWindow, session: MaskSession) -> TrainingTools:
+def _build_training(shell: MainWindow, session: MaskSession,
+                    segmentation_tool: SegmentationTool | None) -> TrainingTools:
     from viewer.ui.training_ui import TrainingTools
 
-    tools = TrainingTools(shell, session)
+    tools = TrainingTools(shell, session, segmentation_tool)
     app = QApplication.instance()
     if app is not None:
         app.aboutToQuit.connect(tools.shutdown)  # end a running training child
