@@ -62,7 +62,7 @@ MR_AUGMENTATION = AugmentationSettings(
 # well under an hour there): 3 mm pixels are plenty for an organ of 100-400 mL, and a
 # narrow network (base 8) trained on 12 patients has less room to memorise them.
 MR_SETTINGS = dict(
-    epochs=24,
+    epochs=48,
     steps_per_epoch=20,
     batch_size=8,
     patch_size=112,
