@@ -67,6 +67,9 @@ class ModelManagerDialog(QDialog):
         self.confirm_box: QMessageBox | None = None
         self.worse_box: QMessageBox | None = None
         self.last_comparison = None  # segmentation.model_comparison.Comparison
+        # Comparisons already made, by (new file, active file) and their modification
+        # times: asking again after a Cancel does not segment the cases again.
+        self._comparisons: dict[tuple, object] = {}
 
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setObjectName("model_table")
@@ -216,9 +219,12 @@ class ModelManagerDialog(QDialog):
         if entry.path.resolve() == registry.active_model_path(entry.modality).resolve():
             return True
         self.comparison_label.setText(f"Comparing {entry.name} with the active model…")
+        active = registry.active_model_path(entry.modality)
+        key = tuple((str(p), p.stat().st_mtime) for p in (entry.path, active) if p.is_file())
         QApplication.setOverrideCursor(Qt.WaitCursor)
         try:
-            comparison = compare_with_active(entry.path)
+            comparison = self._comparisons.get(key) or compare_with_active(entry.path)
+            self._comparisons[key] = comparison
         except SpleenScopeError as error:
             self.comparison_label.setText("")
             QMessageBox.warning(self, "Cannot use this model", str(error))
