@@ -84,3 +84,23 @@ def test_mr_forced_through_ct_model_fails_and_is_never_green(qtbot, window):
     assert "No splenomegaly" not in results.flag_label.text()
     assert not _is_green(_background(results.flag_label))
     assert not _is_green(_background(results.verdict_label))
+
+
+def test_a_mask_from_a_file_is_not_painted_as_checked(qtbot, window, ct_volume, tmp_path):
+    """A prediction opened from a file has had no self-check: its volume is shown, but
+    the flag is not the green that means "checked and normal"."""
+    import nibabel as nib
+
+    with_volume(qtbot, window, ct_volume)
+    label = nib.load(require_sample("ct_spleen_dicom_label.nii.gz"))
+    path = tmp_path / "prediction.nii.gz"
+    nib.save(label, path)
+    window.tools.review_tool.load_prediction(path)
+    session = window.tools.mask_session
+    qtbot.waitUntil(lambda: session.measurements is not None, timeout=60_000)
+    results = window.tools.results_panel
+    window.tools.results_dock.raise_()
+    qtbot.wait(50)
+    assert f"{session.measurements.volume_ml:.1f} mL" == results.volume_label.text()
+    assert "No splenomegaly" in results.flag_label.text()  # 249 mL: normal, but unchecked
+    assert not _is_green(_background(results.flag_label))

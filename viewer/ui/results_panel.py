@@ -5,7 +5,8 @@ computed them, shown without re-deriving anything, so the panel and
 ``spleenscope segment`` always agree. The self-check verdict
 (:mod:`viewer.ui.quality_panel`) sits under the volume, and it decides the flag's
 colour: an empty result or a ``failed`` one never gets the green "No splenomegaly"
-(there is no volume to be reassured by), and a ``check`` one gets amber.
+(there is no volume to be reassured by), a ``check`` one gets amber, and green is kept
+for a result whose verdict is ``ok``: a mask from a file or edited since its check is grey.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ FLAG_STYLE = {
     False: "background: #24543a; color: #ddf5e6; padding: 3px 6px; border-radius: 3px;",
     "check": "background: #8a6412; color: #fff3d6; padding: 3px 6px; border-radius: 3px;",
     "unusable": "background: #3a3f46; color: #ffb3b3; padding: 3px 6px; border-radius: 3px;",
+    # A mask nobody has self-checked (opened from a file, or edited since the check):
+    # the volume is shown, but without the green that means "checked and normal".
+    "unchecked": "background: #3a3f46; color: #e6e9ee; padding: 3px 6px; border-radius: 3px;",
 }
 
 
@@ -132,7 +136,7 @@ class ResultsPanel(QWidget):
             style = True
         else:
             flag = f"No splenomegaly: volume within normal (≤ {SPLENOMEGALY_VOLUME_ML:g} mL)"
-            style = "check" if verdict == "check" else False
+            style = {"ok": False, "check": "check"}.get(verdict, "unchecked")
         if m.touches_scan_edge and m.voxels:
             flag += "; the mask reaches the scan's edge, so the volume may be larger"
         self.flag_label.setText(flag)
