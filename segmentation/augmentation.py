@@ -7,7 +7,11 @@ must be taught to ignore:
   anisotropy, and translation;
 - patient positioning: small in-plane rotations (+-15 degrees);
 - contrast phase, calibration and reconstruction kernel: HU shift and contrast
-  scaling, Gaussian noise, mild blur.
+  scaling, Gaussian noise, mild blur;
+- scanner geometry (optional, off by default): coarse pixels (a 3-5 mm acquisition
+  brought back to the model grid) and a soft-tissue-only change of enhancement (a
+  different contrast phase moves organs, not air, fat or bone). Thick slices need the
+  neighbouring slices, so :func:`segmentation.slice_data.sample_batch` makes them.
 
 Never a left-right flip: the spleen is on the patient's left, and a flipped training
 image would teach the network that the liver's side is plausible too.
@@ -36,8 +40,39 @@ class AugmentationSettings:
     contrast_range: tuple[float, float] = (0.85, 1.15)
     noise_hu: float = 20.0
     blur_probability: float = 0.25
+    # A patch is blurred down to pixels of this size (mm) and brought back to the grid.
+    coarse_pixel_probability: float = 0.0
+    coarse_pixel_mm: tuple[float, float] = (3.0, 5.0)
+    grid_mm: float = 2.0  # the model grid's pixel size, to turn mm into a factor
+    # Soft tissue (about -50..300 HU) alone is scaled about 40 HU and shifted.
+    soft_tissue_probability: float = 0.0
+    soft_tissue_scale: tuple[float, float] = (0.75, 1.3)
+    soft_tissue_shift: float = 50.0
+    # Thick slices (read by the sampler): a slab of this many mm around the slice.
+    thick_slice_probability: float = 0.0
+    thick_slice_mm: tuple[float, float] = (3.0, 5.0)
 
     def describe(self) -> str:
+        extra = ""
+        if self.coarse_pixel_probability:
+            extra += (
+                f", coarse pixels {self.coarse_pixel_mm[0]:g}-{self.coarse_pixel_mm[1]:g} mm "
+                f"p={self.coarse_pixel_probability:g}"
+            )
+        if self.thick_slice_probability:
+            extra += (
+                f", thick slices {self.thick_slice_mm[0]:g}-{self.thick_slice_mm[1]:g} mm "
+                f"p={self.thick_slice_probability:g}"
+            )
+        if self.soft_tissue_probability:
+            extra += (
+                f", soft-tissue enhancement x{self.soft_tissue_scale[0]:g}-"
+                f"{self.soft_tissue_scale[1]:g} +-{self.soft_tissue_shift:g} HU "
+                f"p={self.soft_tissue_probability:g}"
+            )
+        return self._describe_base() + extra
+
+    def _describe_base(self) -> str:
         return (
             f"rotation +-{self.rotation_degrees:g} deg, scale {self.scale_range[0]:g}-"
             f"{self.scale_range[1]:g} (+-{self.anisotropy:g} anisotropic), translation "
@@ -45,6 +80,19 @@ class AugmentationSettings:
             f"{self.contrast_range[0]:g}-{self.contrast_range[1]:g}, noise up to "
             f"{self.noise_hu:g} HU, blur p={self.blur_probability:g}; no flips"
         )
+
+
+# What the bundled CT model trains with: the shared CT covers only the middle 40 mm of
+# one spleen, so other patients' tips and domes (small cross-sections), thick slices,
+# coarse pixels and other contrast phases are simulated.
+ROBUST_CT_AUGMENTATION = AugmentationSettings(
+    scale_range=(0.55, 1.3),
+    hu_shift=50.0,
+    contrast_range=(0.75, 1.3),
+    coarse_pixel_probability=0.3,
+    soft_tissue_probability=0.5,
+    thick_slice_probability=0.4,
+)
 
 
 def _uniform(n: int, low: float, high: float, generator: torch.Generator) -> torch.Tensor:
@@ -86,6 +134,33 @@ def _gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(padded, vertical, groups=channels)
 
 
+def coarsen_pixels(images: torch.Tensor, factor: float) -> torch.Tensor:
+    """The image as a scanner with ``factor`` times larger pixels would see it, on the same grid.
+
+    Area averaging down to the coarse grid (what a detector element integrates), then
+    bilinear back up (what resampling to the model grid does at inference).
+    """
+    if factor <= 1.0:
+        return images
+    rows, cols = images.shape[-2:]
+    small = (max(1, round(rows / factor)), max(1, round(cols / factor)))
+    coarse = F.interpolate(images, size=small, mode="area")
+    return F.interpolate(coarse, size=(rows, cols), mode="bilinear", align_corners=False)
+
+
+def change_soft_tissue(images_hu: torch.Tensor, scale: float, shift: float) -> torch.Tensor:
+    """Scale soft tissue's contrast about 40 HU and shift it; air, fat and bone stay.
+
+    The weight ramps from 0 at -150 HU to 1 at -50 HU and back to 0 from 300 to 500 HU,
+    so organ enhancement changes (a contrast phase) without moving fat or bone.
+    """
+    rise = ((images_hu + 150.0) / 100.0).clamp(0.0, 1.0)
+    fall = ((500.0 - images_hu) / 200.0).clamp(0.0, 1.0)
+    weight = rise * fall
+    changed = (images_hu - 40.0) * scale + 40.0 + shift
+    return images_hu + weight * (changed - images_hu)
+
+
 def augment_batch(
     images_hu: torch.Tensor,
     labels: torch.Tensor,
@@ -105,6 +180,22 @@ def augment_batch(
     warped = F.grid_sample(labels.float(), grid, mode="bilinear", align_corners=False)
     labels = (warped > 0.5).float()
 
+    # Each optional step draws random numbers only when it is on, so the default
+    # settings give exactly the batches (and weights) they always gave.
+    for index in range(n if settings.soft_tissue_probability > 0 else 0):
+        if float(torch.rand(1, generator=generator)) < settings.soft_tissue_probability:
+            scale = float(_uniform(1, *settings.soft_tissue_scale, generator))
+            tissue_shift = float(_uniform(1, -settings.soft_tissue_shift,
+                                          settings.soft_tissue_shift, generator))  # fmt: skip
+            images[index : index + 1] = change_soft_tissue(
+                images[index : index + 1], scale, tissue_shift
+            )
+    for index in range(n if settings.coarse_pixel_probability > 0 else 0):
+        if float(torch.rand(1, generator=generator)) < settings.coarse_pixel_probability:
+            pixel_mm = float(_uniform(1, *settings.coarse_pixel_mm, generator))
+            images[index : index + 1] = coarsen_pixels(
+                images[index : index + 1], pixel_mm / settings.grid_mm
+            )
     contrast = _uniform(n, *settings.contrast_range, generator).view(n, 1, 1, 1)
     shift = _uniform(n, -settings.hu_shift, settings.hu_shift, generator).view(n, 1, 1, 1)
     images = (images - 40.0) * contrast.to(images) + 40.0 + shift.to(images)

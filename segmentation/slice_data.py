@@ -3,7 +3,9 @@
 Every case is preprocessed once: slices along the model's axis are resampled in HU
 to the model's pixel size (the same :mod:`segmentation.preprocessing` steps as
 inference) and padded with air to at least the training patch size. Batches then
-crop fixed-size patches, preferring slices that contain spleen.
+crop fixed-size patches, preferring slices that contain spleen (optionally the ones
+with the smallest spleen cross-sections, the tip and dome, more often) and optionally
+averaging neighbours into a thick slice.
 """
 
 from __future__ import annotations
@@ -31,6 +33,17 @@ class CaseSlices:
     images: torch.Tensor  # (S, C, H, W) float16 HU
     labels: torch.Tensor  # (S, 1, H, W) uint8
     valid_shape: tuple[int, int]  # resampled size before padding
+    slice_mm: float = 0.0  # spacing along the slicing axis
+    positions: tuple[int, ...] = ()  # each slice's index in its volume
+
+    def neighbour(self, slice_index: int, offset: int) -> int | None:
+        """Where the slice ``offset`` steps away lies in this set, or None when it is absent."""
+        target = slice_index + offset
+        if not self.positions or not 0 <= target < len(self.positions):
+            return None
+        if self.positions[target] != self.positions[slice_index] + offset:
+            return None
+        return target
 
     @property
     def foreground(self) -> torch.Tensor:
@@ -88,7 +101,65 @@ def case_slices(
     pad_cols = max(patch_size, int(math.ceil(cols / config.pad_multiple) * config.pad_multiple))
     image = F.pad(image, (0, pad_cols - cols, 0, pad_rows - rows), value=AIR_HU)
     target = F.pad(target.to(torch.uint8), (0, pad_cols - cols, 0, pad_rows - rows))
-    return CaseSlices(name, image.to(torch.float16), target, (rows, cols))
+    return CaseSlices(
+        name,
+        image.to(torch.float16),
+        target,
+        (rows, cols),
+        slice_mm=float(spacing_mm[axis]),
+        positions=tuple(int(i) for i in slice_indices),
+    )
+
+
+def slab_weights(slice_mm: float, thickness_mm: float) -> dict[int, float]:
+    """Weights of the neighbours (by offset) that a slab ``thickness_mm`` thick overlaps.
+
+    Each slice stands for ``slice_mm`` of tissue around its centre; a neighbour counts
+    by the share of it inside the slab. Weights sum to 1.
+    """
+    if slice_mm <= 0 or thickness_mm <= slice_mm:
+        return {0: 1.0}
+    half = thickness_mm / 2.0
+    reach = int(math.ceil(half / slice_mm - 0.5))
+    weights = {}
+    for offset in range(-reach, reach + 1):
+        low, high = offset * slice_mm - slice_mm / 2, offset * slice_mm + slice_mm / 2
+        overlap = max(0.0, min(high, half) - max(low, -half))
+        if overlap > 0:
+            weights[offset] = overlap
+    total = sum(weights.values())
+    return {offset: weight / total for offset, weight in weights.items()}
+
+
+def thick_slice(case: CaseSlices, slice_index: int, thickness_mm: float):
+    """``(image, label)`` of a slab around the slice: neighbours averaged by overlap.
+
+    Neighbours missing from the set (held out, or past the volume's end) are left out
+    and the rest re-weighted. The label is the averaged fraction > 0.5, as a reference
+    drawn on the thick slice would be.
+    """
+    image = torch.zeros(case.images[slice_index].shape)
+    label = torch.zeros(case.labels[slice_index].shape)
+    used = 0.0
+    for offset, weight in slab_weights(case.slice_mm, thickness_mm).items():
+        index = case.neighbour(slice_index, offset)
+        if index is None:
+            continue
+        image += weight * case.images[index].float()
+        label += weight * case.labels[index].float()
+        used += weight
+    return image / used, (label / used > 0.5).to(torch.uint8)
+
+
+def foreground_weights(data: SliceSet, pairs: np.ndarray, fg_indices: np.ndarray, power: float):
+    """Drawing weights for spleen slices: spleen area ** -power (0: all alike)."""
+    if power <= 0 or len(fg_indices) == 0:
+        return None
+    areas = np.array(
+        [float(data.cases[pairs[i][0]].labels[pairs[i][1]].sum()) for i in fg_indices]
+    )
+    weights = np.maximum(areas, 1.0) ** -power
+    return torch.from_numpy(weights / weights.sum())
 
 
 def sample_batch(
@@ -99,23 +170,39 @@ def sample_batch(
     patch_size: int,
     foreground_fraction: float,
     generator: torch.Generator,
+    small_section_power: float = 0.0,
+    thick_slice_probability: float = 0.0,
+    thick_slice_mm: tuple[float, float] = (3.0, 5.0),
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A batch of ``patch_size`` crops; about ``foreground_fraction`` of them hold spleen.
 
     For a spleen slice the crop is placed so that a random spleen pixel lies inside it,
-    so large fields of view still show the organ.
+    so large fields of view still show the organ. ``small_section_power`` > 0 draws
+    spleen slices with weight area ** -power, so the smallest cross-sections (tip,
+    dome) come up more often; ``thick_slice_probability`` makes that share of the
+    crops slabs ``thick_slice_mm`` thick (:func:`thick_slice`).
     """
     fg_indices = np.flatnonzero(foreground)
+    fg_weights = foreground_weights(data, pairs, fg_indices, small_section_power)
     images, labels = [], []
     for _ in range(batch_size):
         want_fg = len(fg_indices) > 0 and float(torch.rand(1, generator=generator)) < (
             foreground_fraction
         )
         pool = fg_indices if want_fg else np.arange(len(pairs))
-        pick = pool[int(torch.randint(len(pool), (1,), generator=generator))]
+        if want_fg and fg_weights is not None:
+            pick = pool[int(torch.multinomial(fg_weights, 1, generator=generator))]
+        else:
+            pick = pool[int(torch.randint(len(pool), (1,), generator=generator))]
         case_index, slice_index = pairs[pick]
         case = data.cases[case_index]
         image, label = case.images[slice_index], case.labels[slice_index]
+        if thick_slice_probability > 0 and (
+            float(torch.rand(1, generator=generator)) < thick_slice_probability
+        ):
+            low, high = thick_slice_mm
+            thickness = low + (high - low) * float(torch.rand(1, generator=generator))
+            image, label = thick_slice(case, slice_index, thickness)
         rows, cols = image.shape[-2:]
         top = _crop_start(rows, patch_size, label.any(dim=(0, 2)), generator)
         left = _crop_start(cols, patch_size, label.any(dim=(0, 1)), generator)

@@ -69,6 +69,8 @@ class TrainConfig:
     context_slices: int = 0
     patch_size: int = 256
     foreground_fraction: float = 0.7
+    # > 0: spleen slices are drawn with weight area ** -power (tip and dome more often).
+    small_section_power: float = 0.0
     augmentation: AugmentationSettings = field(default_factory=AugmentationSettings)
     resume: bool = False
     threads: int | None = None
@@ -80,6 +82,9 @@ class TrainConfig:
     intensity: str = "window"  # "percentile": per-volume normalization (MR)
     # Names of the cases to hold out (cross-validation folds); None: chosen by val_fraction.
     val_cases: tuple[str, ...] | None = None
+    # A single case holds out its labelled slices' "superior" (highest-index) or
+    # "inferior" end block.
+    val_slice_block: str = "superior"
     # False: the last epoch's weights are kept (cross-validation must not pick its epoch
     # on the very cases it is scored on).
     keep_best: bool = True
@@ -116,9 +121,10 @@ def state_path_for(output_path: Path) -> Path:
 def split_and_prepare(cases: list[Case], config: TrainConfig, model_config: ModelConfig):
     """Load cases and split them: by case when there are several, else by a slice block.
 
-    A single case is split into a contiguous block of held-out slices at the superior
-    (highest-index) end of the labelled range, so validation measures extrapolation to
-    unseen anatomy rather than interpolation between near-identical neighbours.
+    A single case is split into a contiguous block of held-out slices at one end of the
+    labelled range (``config.val_slice_block``: the superior, highest-index, end by
+    default), so validation measures extrapolation to unseen anatomy rather than
+    interpolation between near-identical neighbours.
     """
     generator = np.random.default_rng(config.seed)
     train_set, val_set = SliceSet(), SliceSet()
@@ -157,7 +163,14 @@ def split_and_prepare(cases: list[Case], config: TrainConfig, model_config: Mode
                 first, last = int(foreground[0]), int(foreground[-1])
                 span = last - first + 1
                 n_val = min(span - 1, max(1, round(config.val_fraction * span)))
-                val_idx = np.arange(last - n_val + 1, last + 1)
+                if config.val_slice_block == "inferior":
+                    val_idx = np.arange(first, first + n_val)
+                elif config.val_slice_block == "superior":
+                    val_idx = np.arange(last - n_val + 1, last + 1)
+                else:
+                    raise SpleenScopeError(
+                        f"val_slice_block {config.val_slice_block!r}: use superior or inferior"
+                    )
                 train_idx = np.setdiff1d(train_idx, val_idx)
                 val_set.add(
                     case_slices(
@@ -339,6 +352,9 @@ def train(
                 config.patch_size,
                 config.foreground_fraction,
                 generator,
+                small_section_power=config.small_section_power,
+                thick_slice_probability=config.augmentation.thick_slice_probability,
+                thick_slice_mm=config.augmentation.thick_slice_mm,
             )
             images, labels = augment_batch(images, labels, config.augmentation, generator)
             inputs = window_to_unit(images, model_config.hu_window).to(device)
