@@ -100,10 +100,9 @@ def test_cancel_half_way_leaves_previous_mask_bit_for_bit(qtbot, window, ct_volu
     # cancel as soon as the first batch reports, from the worker thread itself, so
     # the engine stops before its second batch (half-way, deterministically)
     slices_done = []
-    worker = tool.worker
-    worker.progress.connect(
-        lambda done, _total, _left: (slices_done.append(done), worker.cancel()),
-        Qt.DirectConnection)
+    task = tool.task
+    task.progress.connect(
+        lambda report: (slices_done.append(report[0]), task.cancel()), Qt.DirectConnection)
     with qtbot.waitSignal(tool.finished, timeout=60000) as blocker:
         pass
     assert blocker.args == ["cancelled"]
@@ -179,8 +178,8 @@ def test_closing_while_segmenting_cancels_the_worker(qtbot, tmp_path, answers, c
     with_volume(qtbot, win, ct_volume)
     tool = win.tools.segmentation_tool
     assert tool.start()
-    worker = tool.worker
+    task = tool.task
     _delete(win)
-    assert worker.is_cancelled()  # the deleted tool asked it to stop
+    assert task.is_cancelled()  # the deleted tool asked it to stop
     assert background.wait_for_all(30000)
     qtbot.wait(50)

@@ -17,7 +17,7 @@ function needs no Qt and no extra argument):
 
 Lifetime, the one rule: a running task has no Qt parent and is held by this module
 until it finishes (:func:`keep_alive`, also for the few QThreads with signals of
-their own: the segmentation worker, PACS transfers), and its callbacks run only while their ``owner`` QObject exists
+their own: PACS transfers), and its callbacks run only while their ``owner`` QObject exists
 and nobody cancelled the task. So closing (deleting) a window while work runs
 never destroys a running ``QThread`` (which aborts the process) and never calls
 back into deleted widgets; :func:`wait_for_all` (run at ``aboutToQuit``) cancels
@@ -52,7 +52,7 @@ def keep_alive(thread: QThread) -> None:
     """Hold a reference to ``thread`` until it finishes (it must have no Qt parent).
 
     :func:`run_in_background` does this for its tasks; a tool with a QThread of its
-    own (the segmentation worker, PACS transfers) calls it to follow the same rule."""
+    own (PACS transfers) calls it to follow the same rule."""
     global _QUIT_HOOKED
     _RUNNING.add(thread)
     thread.finished.connect(lambda: _RUNNING.discard(thread))
@@ -139,7 +139,8 @@ class BackgroundTask(QThread):
         except Exception as error:  # a bug must become a message, not a dead window
             if not self.is_cancelled():
                 log.exception("background task failed")
-            self._end(failure=f"{type(error).__name__}: {error}")
+            first_line = (str(error).splitlines() or [""])[0]  # a message is one line
+            self._end(failure=f"{type(error).__name__}: {first_line}")
         else:
             self._end(result=result)
         finally:

@@ -1,17 +1,21 @@
-"""The segmentation engine in a QThread: progress, cancel, errors as messages.
+"""What a window segmentation runs off the GUI thread: :func:`segment_off_gui_thread`.
 
-Only :func:`segmentation.study.segment_study` runs here; everything it learns
-travels to the GUI thread through queued signals. Torch runs its operators with the
-GIL released, so the window keeps scrolling while the network runs; the worker uses
-the same CPU thread count as ``spleenscope segment`` (:mod:`segmentation.devices`).
+The segmentation tool hands it to :func:`viewer.ui.background.run_in_background`,
+the window's one way to run work off the GUI thread, with its one lifetime rule.
+Only :func:`segmentation.study.segment_study` runs here; progress goes out with
+:func:`~viewer.ui.background.report_progress` and the engine checks
+:func:`~viewer.ui.background.cancel_requested` before each batch. Torch runs its
+operators with the GIL released, so the window keeps scrolling while the network
+runs; the same CPU thread count as ``spleenscope segment`` is used
+(:mod:`segmentation.devices`).
 
 With as many torch threads as cores, the GUI thread has to win the CPU whenever it
 wants it, or scrolling stutters while a model runs. On Linux the nice value belongs
 to each thread, and a thread starts with the nice value of the thread that created
-it: :func:`lower_compute_priority` raises the worker thread's nice value before torch
-starts its intra-op (OpenMP) threads from it, so those inherit it too, while the GUI
-thread keeps its own. The segmentation loses nothing on an idle machine; it only
-yields when the window has something to draw.
+it: :func:`lower_compute_priority` raises the background thread's nice value before
+torch starts its intra-op (OpenMP) threads from it, so those inherit it too, while
+the GUI thread keeps its own. The segmentation loses nothing on an idle machine; it
+only yields when the window has something to draw.
 """
 
 from __future__ import annotations
@@ -22,9 +26,8 @@ import sys
 import threading
 import time
 
-from PyQt5.QtCore import QThread, pyqtSignal
-
 from viewer.errors import SpleenScopeError
+from viewer.ui.background import cancel_requested, report_progress
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,8 @@ def lower_compute_priority(increment: int | None = None) -> int | None:
     increment = COMPUTE_NICENESS if increment is None else increment
     if increment <= 0 or not sys.platform.startswith("linux"):
         return None
+    if threading.current_thread() is threading.main_thread():
+        return None  # the GUI thread: it would stay slow for the rest of the session
     thread_id = threading.get_native_id()
     try:
         niceness = os.getpriority(os.PRIO_PROCESS, thread_id) + increment
@@ -60,63 +65,35 @@ def lower_compute_priority(increment: int | None = None) -> int | None:
         return None
 
 
-class SegmentWorker(QThread):
-    """Runs one segmentation; exactly one of succeeded / failed / cancelled is emitted."""
+def segment_off_gui_thread(volume, model=None, device: str = "auto", axis: int | None = None,
+                           modality: str = "auto"):
+    """Segment ``volume`` as the CLI does (modality, model per modality, verdict), keeping
+    the probabilities for the Self-check panel's uncertainty overlay.
 
-    progress = pyqtSignal(int, int, float)  # slices done, total, seconds left (-1 unknown)
-    succeeded = pyqtSignal(object)  # segmentation.inference.SegmentationResult
-    failed = pyqtSignal(str)  # a one-line message for a dialog
-    cancelled = pyqtSignal()
+    Runs inside a background task: reports ``(slices done, total, seconds left or -1)``
+    and stops before the next batch once the task is cancelled. Every error becomes a
+    one-line :class:`SpleenScopeError`; an engine bug must not take the window down.
+    """
+    from segmentation.devices import configure_cpu_threads
+    from segmentation.inference import SegmentationCancelled
+    from segmentation.study import segment_study
 
-    def __init__(self, volume, model=None, device: str = "auto", axis: int | None = None,
-                 parent=None, modality: str = "auto") -> None:
-        super().__init__(parent)
-        self.volume = volume
-        self.model = model
-        self.device = device
-        self.axis = axis
-        self.modality = modality
-        self._cancel = threading.Event()
-        self._started = 0.0
+    started = time.perf_counter()
 
-    def cancel(self) -> None:
-        """Ask the engine to stop; it does so before its next batch."""
-        self._cancel.set()
-
-    def is_cancelled(self) -> bool:
-        return self._cancel.is_set()
-
-    def run(self) -> None:
-        self._started = time.perf_counter()
-        try:
-            from segmentation.devices import configure_cpu_threads
-            from segmentation.inference import SegmentationCancelled
-            from segmentation.study import segment_study
-
-            lower_compute_priority()  # before torch starts its threads from this one
-            configure_cpu_threads()
-            # The whole study as the CLI runs it (modality, model per modality, verdict);
-            # the probabilities stay for the Self-check panel's uncertainty overlay.
-            result = segment_study(self.volume, modality=self.modality, model=self.model,
-                                   device=self.device, axis=self.axis, progress=self._report,
-                                   cancel=self._cancel.is_set, keep_probabilities=True)
-        except SegmentationCancelled:
-            self.cancelled.emit()
-        except SpleenScopeError as error:
-            self.failed.emit(str(error))
-        except MemoryError:
-            self.failed.emit("not enough memory to segment this volume; close other programs "
-                             "or choose a smaller input")
-        except Exception as error:  # an engine bug must not take the window down
-            log.exception("segmentation failed")
-            self.failed.emit(f"segmentation failed ({type(error).__name__}: {error})")
-        else:
-            if self._cancel.is_set():  # cancelled after the last batch: honour it
-                self.cancelled.emit()
-            else:
-                self.succeeded.emit(result)
-
-    def _report(self, done: int, total: int) -> None:
-        elapsed = time.perf_counter() - self._started
+    def report(done: int, total: int) -> None:
+        elapsed = time.perf_counter() - started
         left = elapsed / done * (total - done) if done > 0 else -1.0
-        self.progress.emit(int(done), int(total), float(left))
+        report_progress((int(done), int(total), float(left)))
+
+    lower_compute_priority()  # before torch starts its threads from this one
+    configure_cpu_threads()
+    try:
+        return segment_study(volume, modality=modality, model=model, device=device, axis=axis,
+                             progress=report, cancel=cancel_requested, keep_probabilities=True)
+    except (SegmentationCancelled, SpleenScopeError, MemoryError):
+        raise  # the task turns these into Cancelled or a message of their own
+    except Exception as error:
+        log.exception("segmentation failed")
+        first_line = (str(error).splitlines() or [""])[0]
+        raise SpleenScopeError(
+            f"segmentation failed ({type(error).__name__}: {first_line})") from error

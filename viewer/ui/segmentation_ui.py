@@ -2,8 +2,10 @@
 
 :class:`SegmentationTool` adds a toolbar button, a Segmentation menu and the
 shortcut Ctrl+G; a dock holds the options (model from ``models/`` and the user's
-models folder, slicing axis, device). The engine runs in a
-:class:`~viewer.ui.segment_worker.SegmentWorker`; the status bar shows slices done,
+models folder, slicing axis, device). The engine
+(:func:`~viewer.ui.segment_worker.segment_off_gui_thread`) runs through
+:func:`~viewer.ui.background.run_in_background` like loading and every other
+background job, with its lifetime rule; the status bar shows slices done,
 time left and a Cancel button, and says which model ran on which device. A new
 mask replaces the old one only when a run succeeds, so Cancel or an error leaves
 the earlier mask as it was.
@@ -33,9 +35,9 @@ from PyQt5.QtWidgets import (
 )
 
 from viewer.grid import SLICE_AXIS, VIEW_NAMES
-from viewer.ui.background import deliver_if_alive, is_alive, keep_alive, run_in_background
+from viewer.ui.background import BackgroundTask, is_alive, run_in_background
 from viewer.ui.mask_session import MaskSession
-from viewer.ui.segment_worker import SegmentWorker, worker_threads
+from viewer.ui.segment_worker import segment_off_gui_thread, worker_threads
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +142,7 @@ def _is_an_active_model(path) -> bool:
 
 
 class SegmentationTool(QObject):
-    """The Segment action, its worker and what it shows while running."""
+    """The Segment action, its background task and what it shows while running."""
 
     started = pyqtSignal()
     finished = pyqtSignal(str)  # "done", "cancelled" or "failed"
@@ -149,7 +151,7 @@ class SegmentationTool(QObject):
         super().__init__(window)
         self.window = window
         self.session = session
-        self.worker: SegmentWorker | None = None
+        self.task: BackgroundTask | None = None  # the running segmentation
         self.last_result = None
         self.last_outcome = ""
         self._models_found = False
@@ -223,7 +225,7 @@ class SegmentationTool(QObject):
     # ----------------------------------------------------------------- running
     def is_running(self) -> bool:
         # set to None when the outcome arrives on the GUI thread (see _finish)
-        return self.worker is not None
+        return self.task is not None
 
     def start(self, model=None, device: str | None = None, axis: int | None = None) -> bool:
         """Segment the open volume; False when there is none, a run is going, or the
@@ -241,49 +243,36 @@ class SegmentationTool(QObject):
         chosen_model = model if model is not None else self.options.chosen_model()
         if model is None and _is_an_active_model(chosen_model):
             chosen_model = None  # the study picks the active model of the input's modality
-        worker = SegmentWorker(
-            window.volume,
-            model=chosen_model,
-            device=device or self.options.chosen_device(),
-            axis=axis if axis is not None else self.options.chosen_axis(),
-            modality=getattr(self.session, "modality_choice", "auto"),
-        )
-        # No Qt parent: closing (deleting) the window must not destroy a running
-        # thread; keep_alive holds it, and results for a deleted tool are dropped.
-        keep_alive(worker)
-        state = {"gone": False}
-        self.destroyed.connect(lambda *_: (state.update(gone=True), worker.cancel()))
-        gone = lambda: state["gone"]  # noqa: E731
+        chosen_axis = axis if axis is not None else self.options.chosen_axis()
         volume = window.volume
-        worker.progress.connect(deliver_if_alive(self, self._progress, gone))
-        worker.succeeded.connect(
-            deliver_if_alive(self, lambda result: self._succeeded(result, volume), gone))
-        worker.failed.connect(deliver_if_alive(self, self._failed, gone))
-        worker.cancelled.connect(deliver_if_alive(self, self._cancelled, gone))
-        worker.finished.connect(worker.deleteLater)
-        self.worker = worker
+        options = dict(model=chosen_model, device=device or self.options.chosen_device(),
+                       axis=chosen_axis, modality=getattr(self.session, "modality_choice", "auto"))
         self.last_outcome = ""
-        total = window.volume.shape[2 if worker.axis is None else worker.axis]
+        total = volume.shape[2 if chosen_axis is None else chosen_axis]
         self.progress.setRange(0, int(total))
         self.progress.setValue(0)
         self.progress_text.setText("Segmenting… starting")
         self._show_engine(self._chosen_model_text(chosen_model), self._chosen_device_text(device))
         self._show_running(True)
-        worker.start()
+        # Deleting this tool (closing the window) cancels the task and drops its outcome.
+        self.task = run_in_background(
+            self, lambda: segment_off_gui_thread(volume, **options),
+            on_done=lambda result: self._succeeded(result, volume), on_error=self._failed,
+            on_progress=self._progress, on_cancelled=self._cancelled)
         self.started.emit()
         return True
 
     def cancel(self) -> None:
         if self.is_running():
-            self.worker.cancel()
+            self.task.cancel()
             self.progress_text.setText("Cancelling…")
             self.cancel_button.setEnabled(False)
             self.options.cancel_button.setEnabled(False)
 
     def wait(self, msecs: int = 60000) -> bool:
-        """Block until the worker thread ends (its outcome still arrives as an event)."""
-        worker = self.worker
-        return worker is None or not is_alive(worker) or worker.wait(msecs)
+        """Block until the task's thread ends (its outcome still arrives as an event)."""
+        task = self.task
+        return task is None or not is_alive(task) or task.wait(msecs)
 
     def _show_running(self, running: bool) -> None:
         for widget in (self.progress, self.progress_text, self.cancel_button):
@@ -312,15 +301,16 @@ class SegmentationTool(QObject):
     def _show_engine(self, model: str, device: str) -> None:
         self.engine_label.setText(f"Model: {model} · Device: {device}")
 
-    def _progress(self, done: int, total: int, seconds_left: float) -> None:
-        if self.worker is None or self.worker.is_cancelled():
+    def _progress(self, report: tuple[int, int, float]) -> None:
+        done, total, seconds_left = report
+        if self.task is None or self.task.is_cancelled():
             return
         self.progress.setRange(0, total)
         self.progress.setValue(done)
         self.progress_text.setText(f"Segmenting… {format_time_left(seconds_left)}")
 
     def _finish(self, outcome: str, message: str) -> None:
-        self.worker = None
+        self.task = None
         self.last_outcome = outcome
         self._show_running(False)
         self.window.statusBar().showMessage(message, 8000)
@@ -350,7 +340,7 @@ class SegmentationTool(QObject):
 
     def _volume_changed(self, volume) -> None:
         if self.is_running():
-            self.worker.cancel()
+            self.task.cancel()
         self._show_running(self.is_running())
 
 
