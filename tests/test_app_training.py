@@ -40,7 +40,11 @@ def isolated_home(tmp_path, monkeypatch):
     home = tmp_path / "home"
     monkeypatch.setenv("SPLEENSCOPE_HOME", str(home))
     monkeypatch.setenv("SPLEENSCOPE_THREADS", "1")
-    return home
+    yield home
+    # a comparison of a new model with the active one may still run: it ends in its test
+    from viewer.ui.background import wait_for_all
+
+    wait_for_all(120_000)
 
 
 @pytest.fixture(scope="module")
@@ -101,14 +105,14 @@ def _dialog(qtbot, folder: Path | None, dialog: TrainingDialog | None = None,
         qtbot.addWidget(dialog)
     dialog.show()
     dialog.set_data_folder(folder)
-    dialog.device.setCurrentIndex(dialog.device.findData("cpu"))
-    dialog.advanced_group.setChecked(True)
+    dialog.form.device.setCurrentIndex(dialog.form.device.findData("cpu"))
+    dialog.form.advanced_group.setChecked(True)
     values = {**TINY, **settings}
     for name in ("epochs", "steps_per_epoch", "batch_size", "patch_size", "base_channels",
                  "depth", "spacing", "threads"):
-        getattr(dialog, name).setValue(values[name])
-    dialog.val_fraction.setValue(0.5)
-    dialog.model_name.setText(settings.get("name", "tiny_test"))
+        getattr(dialog.form, name).setValue(values[name])
+    dialog.form.val_fraction.setValue(0.5)
+    dialog.form.model_name.setText(settings.get("name", "tiny_test"))
     return dialog
 
 
@@ -121,8 +125,8 @@ def test_training_from_the_dialog_finishes_is_listed_and_segments(
     with qtbot.waitSignal(dialog.training_finished, timeout=180_000):
         qtbot.mouseClick(dialog.start_button, 1)  # Qt.LeftButton
         qtbot.waitUntil(lambda: dialog.is_running(), timeout=60_000)
-        assert not dialog.epochs.isEnabled() and dialog.stop_button.isEnabled()
-        assert not dialog.patch_size.isEnabled()  # settings rest while training
+        assert not dialog.form.epochs.isEnabled() and dialog.stop_button.isEnabled()
+        assert not dialog.form.patch_size.isEnabled()  # settings rest while training
         dialog.close()  # training goes on; the dialog comes back when it ends
     assert dialog.isVisible()
     assert window.statusBar().currentMessage().startswith("Training ended: model tiny_test")
@@ -133,12 +137,12 @@ def test_training_from_the_dialog_finishes_is_listed_and_segments(
     assert run.train_slices > 0 and run.val_slices > 0  # one case each (by-case split)
     # the curves have points, and the widgets show them
     assert len(run.dice_points) == 1 and len(run.loss_points) >= 1
-    xs, ys = dialog.dice_curve.getData()
+    xs, ys = dialog.panel.dice_curve.getData()
     assert list(ys) == [pytest.approx(run.dice_points[0][1])]
-    assert len(dialog.step_loss_curve.getData()[0]) == len(run.loss_points)
-    assert dialog.progress.value() == 1000
-    assert "Finished after 1 of 1 epochs" in dialog.status_label.text()
-    assert dialog.data_status.text() == "2 cases found; all usable"
+    assert len(dialog.panel.step_loss_curve.getData()[0]) == len(run.loss_points)
+    assert dialog.panel.progress.value() == 1000
+    assert "Finished after 1 of 1 epochs" in dialog.panel.status_label.text()
+    assert dialog.form.data_status.text() == "2 cases found; all usable"
 
     # the model was moved into the user's folder with its card, staging is empty
     saved = dialog.saved_model
@@ -151,14 +155,16 @@ def test_training_from_the_dialog_finishes_is_listed_and_segments(
         run.best_val_dice)
     assert model_card.card_markdown_path(saved).is_file()
 
-    # asked whether to make it active; Yes makes it the model the next Segment uses
+    # asked whether to make it active, once both models are compared (in the background);
+    # Yes makes it the model the next Segment uses
+    qtbot.waitUntil(lambda: dialog.activate_box is not None, timeout=120_000)
     box = dialog.activate_box
     assert box is not None and box.isVisible() and "tiny_test" in box.text()
     _keep_screenshot(dialog, tmp_path / "training_dialog_finished.png")
     with qtbot.waitSignal(dialog.model_activated):
         box.button(QMessageBox.Yes).click()
     assert registry.active_model_path() == saved.resolve()
-    assert dialog.start_from.itemData(1) == str(saved.resolve())
+    assert dialog.form.start_from.itemData(1) == str(saved.resolve())
 
     # the model manager lists it beside the bundled one, active, with its Dice
     manager = window.tools.training_tools.show_model_manager()
@@ -202,8 +208,8 @@ def test_stop_ends_the_child_within_seconds_and_keeps_a_loadable_model(
     # let it learn for a few epochs, so the curves have a shape in the screenshot
     qtbot.waitUntil(lambda: len(dialog.run.dice_points) >= 3, timeout=180_000)
     assert dialog.is_running()
-    assert "Epoch" in dialog.status_label.text() and "of 500" in dialog.status_label.text()
-    assert "left" in dialog.status_label.text()
+    assert "Epoch" in dialog.panel.status_label.text() and "of 500" in dialog.panel.status_label.text()
+    assert "left" in dialog.panel.status_label.text()
     _keep_screenshot(dialog, tmp_path / "training_dialog_running.png")
     pid = dialog.process.processId()
     stopped_at = time.monotonic()
@@ -222,13 +228,14 @@ def test_stop_ends_the_child_within_seconds_and_keeps_a_loadable_model(
     assert loaded.val_dice == pytest.approx(run.best_val_dice, abs=1e-4)
     assert model_card.read_card(dialog.saved_model)["run"]["ended"] == "stopped by the user"
     # No keeps the previous active model
+    qtbot.waitUntil(lambda: dialog.activate_box is not None, timeout=120_000)
     dialog.activate_box.button(QMessageBox.No).click()
     assert registry.active_model_path() == registry.bundled_model_path()
 
 
 def test_kill_after_grace_when_the_child_ignores_stop(qtbot, dataset):
     dialog = _dialog(qtbot, dataset, epochs=500, name="killed")
-    dialog.kill_grace_ms = 200
+    dialog.child.kill_grace_ms = 200
     dialog.start()
     qtbot.waitUntil(lambda: dialog.run.epochs > 0, timeout=120_000)
     # a child stuck in a long step: stop it (SIGSTOP) so SIGTERM cannot be handled
@@ -266,23 +273,23 @@ def _bad_dataset(folder: Path, kind: str) -> Path:
 def test_invalid_data_lists_the_problems_and_does_not_start(qtbot, tmp_path, kind, expected):
     dialog = _dialog(qtbot, _bad_dataset(tmp_path / kind, kind))
     qtbot.mouseClick(dialog.start_button, 1)
-    qtbot.waitUntil(lambda: dialog.problem_list.isVisible(), timeout=30_000)
-    problems = [dialog.problem_list.item(i).text() for i in range(dialog.problem_list.count())]
+    qtbot.waitUntil(lambda: dialog.form.problem_list.isVisible(), timeout=30_000)
+    problems = [dialog.form.problem_list.item(i).text() for i in range(dialog.form.problem_list.count())]
     assert any(expected in problem for problem in problems), problems
     assert dialog.process is None and not dialog.is_running()
     assert dialog.start_button.isEnabled()
-    assert not dialog.data_status.text().endswith("all usable")
+    assert not dialog.form.data_status.text().endswith("all usable")
     if kind == "values":
         _keep_screenshot(dialog, tmp_path / "training_dialog_problems.png")
 
 
 def test_empty_collection_is_refused_with_a_reason(qtbot):
     dialog = _dialog(qtbot, None)
-    assert dialog.source_collection.isChecked()
-    assert "0 cases" in dialog.source_collection.text()
+    assert dialog.form.source_collection.isChecked()
+    assert "0 cases" in dialog.form.source_collection.text()
     dialog.start()
-    qtbot.waitUntil(lambda: dialog.problem_list.isVisible(), timeout=30_000)
-    assert "no training cases found" in dialog.problem_list.item(0).text()
+    qtbot.waitUntil(lambda: dialog.form.problem_list.isVisible(), timeout=30_000)
+    assert "no training cases found" in dialog.form.problem_list.item(0).text()
     assert dialog.process is None
 
 
@@ -370,7 +377,7 @@ def test_add_this_case_writes_a_valid_pair_into_the_collection(qtbot, dataset, t
 
     # the dialog offers the collection with its new cases
     dialog = tools.show_training_dialog()
-    assert f"{count} case" in dialog.source_collection.text()
+    assert f"{count} case" in dialog.form.source_collection.text()
 
 
 def test_fine_tuning_the_active_model_keeps_its_architecture(qtbot, dataset):
@@ -378,10 +385,10 @@ def test_fine_tuning_the_active_model_keeps_its_architecture(qtbot, dataset):
     if not bundled.is_file():
         pytest.skip("no bundled model in models/")
     dialog = _dialog(qtbot, dataset, name="tuned")
-    index = dialog.start_from.findData(str(bundled))
-    assert index == 1 and "Fine-tune the active model" in dialog.start_from.itemText(index)
-    dialog.start_from.setCurrentIndex(index)
-    assert not dialog.base_channels.isEnabled() and dialog.patch_size.isEnabled()
+    index = dialog.form.start_from.findData(str(bundled))
+    assert index == 1 and "Fine-tune the active model" in dialog.form.start_from.itemText(index)
+    dialog.form.start_from.setCurrentIndex(index)
+    assert not dialog.form.base_channels.isEnabled() and dialog.form.patch_size.isEnabled()
     assert dialog.settings().init_from == bundled
     with qtbot.waitSignal(dialog.training_finished, timeout=180_000):
         dialog.start()

@@ -133,7 +133,7 @@ class TrainingTools(QObject):
         if self.model_manager is not None and self.model_manager.isVisible():
             self.model_manager.refresh()
         if self.training_dialog is not None:
-            self.training_dialog._refresh_active_model()
+            self.training_dialog.refresh_active_model()
 
     # ------------------------------------------------------------- collection
     def add_current_case(self) -> bool:
@@ -170,7 +170,7 @@ class TrainingTools(QObject):
                 f"({count} case{'' if count == 1 else 's'}); train when you are ready.", 10000)
             log.info("added a case to the collection (%d cases)", count)
             if self.training_dialog is not None:
-                self.training_dialog._refresh_collection_label()
+                self.training_dialog.refresh_collection_label()
 
         def failed(message: str) -> None:
             self.act_add_case.setEnabled(window.volume is not None)
