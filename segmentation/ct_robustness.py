@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import tempfile
 import time
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from segmentation.train_bundled import (
     FINE_TUNE_AUGMENTATION,
     FINE_TUNE_SETTINGS,
     STAGE1_AUGMENTATION,
+    STAGE1_SETTINGS,
     other_geometry,
     sample_data_dir,
 )
@@ -118,6 +120,8 @@ def leave_slices_out(
     if cache.is_file():
         return json.loads(cache.read_text(encoding="utf-8"))
     settings, augmentation = RECIPES[recipe]
+    if init_from is None:  # from scratch: stage 1's learning rate and seed, this recipe's data
+        settings = dict(STAGE1_SETTINGS, small_section_power=settings["small_section_power"])
     image, label, volume, reference = _load_sample()
     config = TrainConfig(
         **dict(
@@ -198,7 +202,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--previous-model", type=Path, required=True, help="the model to beat")
     parser.add_argument("--robust-model", type=Path, help="the new recipe's finished model")
-    parser.add_argument("--work", type=Path, default=Path("ct_robustness_work"))
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "spleenscope_ct_robustness",
+        help="fold models and cached scores (reused when present)",
+    )
     parser.add_argument(
         "--epochs", type=int, default=FINE_TUNE_SETTINGS["epochs"], help="epochs of each fold run"
     )
@@ -238,11 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"folds": folds}))
         return 0
     models = {"previous": args.previous_model, "robust": args.robust_model}
-    result = {
-        "fold_epochs": args.epochs,
-        "fold_start": "from scratch" if args.from_scratch else "fine-tune of the previous model",
-        "recipes": {},
-    }
+    result = {"recipes": {}}  # each fold row says its start and epochs (cached rows are reused)
     for recipe in args.recipes:
         if models[recipe] is None:
             parser.error(f"--{recipe}-model is needed to score the finished {recipe} model")

@@ -1,14 +1,16 @@
 """Train the bundled model on the sample CT and score it: ``python -m segmentation.train_bundled``.
 
 Reads ``$SPLEENSCOPE_SAMPLE_DATA/ct_spleen_dicom`` with its label (20 slices of one
-patient), holds out the 4 most superior labelled slices for validation and trains in
-two stages: a small 2D UNet at 2 mm in-plane with heavy scale / rotation / intensity
-augmentation (:data:`STAGE1_SETTINGS`), then a fine-tune with simulated thick slices,
-coarse pixels, other contrast phases, stronger zoom-out and extra draws of the
-smallest spleen cross-sections (:data:`FINE_TUNE_SETTINGS`,
-:data:`segmentation.augmentation.ROBUST_CT_AUGMENTATION`; the model must survive
-other patients and scanners more than it must fit these slices; the choice is
-measured by :mod:`segmentation.ct_robustness`). It then segments the whole series with the finished model and records
+patient), holds out the 4 most superior labelled slices for validation and trains a
+small 2D UNet at 2 mm in-plane with heavy scale / rotation / intensity augmentation
+(:data:`STAGE1_SETTINGS`; the model must survive other scanners and fields of view
+more than it must fit these slices). ``--fine-tune-epochs N`` adds a second stage
+that fine-tunes it with simulated thick slices, coarse pixels, other contrast
+phases, stronger zoom-out and extra draws of the smallest spleen cross-sections
+(:data:`FINE_TUNE_SETTINGS`, :data:`segmentation.augmentation.ROBUST_CT_AUGMENTATION`).
+That stage is off by default: :mod:`segmentation.ct_robustness` measured it no
+better than more training alone (see the model card), so the bundled model is the
+stage 1 model. It then segments the whole series with the finished model and records
 the Dice against the label. Writes ``models/spleen_unet2d.pt`` and
 ``models/spleen_unet2d.training.json`` (settings, per-epoch history, figures) that
 the model card quotes.
@@ -141,7 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", type=Path, default=bundled_model_path())
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=STAGE1_SETTINGS["epochs"])
-    parser.add_argument("--fine-tune-epochs", type=int, default=FINE_TUNE_SETTINGS["epochs"])
+    parser.add_argument(
+        "--fine-tune-epochs",
+        type=int,
+        default=0,
+        help="epochs of the robust fine-tune stage (default 0: none; "
+        f"{FINE_TUNE_SETTINGS['epochs']} makes the candidate the model card compares)",
+    )
     parser.add_argument(
         "--stage1",
         type=Path,
@@ -171,7 +179,12 @@ def main(argv: list[str] | None = None) -> int:
         time_limit_s=args.time_limit,
     )  # fmt: skip
     fine_tune = dict(FINE_TUNE_SETTINGS, epochs=args.fine_tune_epochs)
-    stage1_path = args.output.with_name(args.output.stem + ".stage1.pt")
+    fine_tuning = args.fine_tune_epochs > 0
+    if args.stage1 is not None and not fine_tuning:
+        parser.error("--stage1 needs --fine-tune-epochs N (N > 0)")
+    stage1_path = (
+        args.output.with_name(args.output.stem + ".stage1.pt") if fine_tuning else args.output
+    )
     fine_tune_config = TrainConfig(
         **fine_tune, augmentation=FINE_TUNE_AUGMENTATION, init_from=str(args.stage1 or stage1_path),
         threads=args.threads, time_limit_s=args.time_limit,
@@ -188,7 +201,12 @@ def main(argv: list[str] | None = None) -> int:
         report = json.loads(report_path.read_text(encoding="utf-8"))
     else:
         started = time.time()
-        report = {"settings": dict(stage1), "threads": args.threads, "torch": torch.__version__}
+        report = {
+            "settings": dict(stage1),
+            "augmentation": STAGE1_AUGMENTATION.describe(),
+            "threads": args.threads,
+            "torch": torch.__version__,
+        }
         if args.stage1 is None:
             result = train(cases, stage1_config, stage1_path, progress=progress)
             report.update(
@@ -200,20 +218,21 @@ def main(argv: list[str] | None = None) -> int:
             )
         else:
             report["stage1_from"] = args.stage1.name
-        fine_started = time.time()
-        result = train(cases, fine_tune_config, args.output, progress=progress)
-        report["fine_tune"] = {
-            "settings": dict(fine_tune),
-            "augmentation": FINE_TUNE_AUGMENTATION.describe(),
-            "seconds": round(time.time() - fine_started, 1),
-            "epochs_run": result.epochs_run,
-            "last_val_dice": result.history[-1]["val_dice"] if result.history else None,
-            "history": result.history,
-        }
+        if fine_tuning:
+            fine_started = time.time()
+            result = train(cases, fine_tune_config, args.output, progress=progress)
+            report["fine_tune"] = {
+                "settings": dict(fine_tune),
+                "augmentation": FINE_TUNE_AUGMENTATION.describe(),
+                "seconds": round(time.time() - fine_started, 1),
+                "epochs_run": result.epochs_run,
+                "last_val_dice": result.history[-1]["val_dice"] if result.history else None,
+                "history": result.history,
+            }
         report["training_seconds"] = round(time.time() - started, 1)
-        for path in (args.output, stage1_path):  # optimizer state is not shipped
+        for path in {args.output, stage1_path}:  # optimizer state is not shipped
             path.with_name(path.name + ".state.pt").unlink(missing_ok=True)
-        if args.stage1 is None:
+        if fine_tuning and args.stage1 is None:
             stage1_path.unlink(missing_ok=True)
     report.update(score(args.output, image, label))
     report["model_bytes"] = args.output.stat().st_size
