@@ -20,6 +20,7 @@ import nibabel as nib
 import numpy as np
 
 from viewer.errors import UnreadableFileError
+from viewer.io.source_volume import native_numeric
 from viewer.io.validation import (
     HeaderValueError,
     check_affine,
@@ -227,7 +228,7 @@ def load_nifti(path: Path) -> Volume:
     volumes = math.prod(shape[3:]) if len(shape) > 3 else 1
     if volumes > 1:
         warnings.append(f"4D input with {volumes} volumes; showing the first one")
-    data = _native_numeric(data)
+    data = native_numeric(data, source)
     if data.dtype.kind == "f":
         bad = int(np.count_nonzero(~np.isfinite(data)))
         if bad:
@@ -283,17 +284,6 @@ def _read_first_volume(header, raw: bytes, path: Path) -> np.ndarray:
 def _unset_if_nan(value):
     number = float(value)
     return None if math.isnan(number) else number
-
-
-def _native_numeric(data: np.ndarray) -> np.ndarray:
-    """Native byte order; float64 narrowed to float32 (display and models need no more)."""
-    if data.dtype.byteorder not in ("=", "|"):
-        data = data.astype(data.dtype.newbyteorder("="))
-    if data.dtype == np.float64:
-        data = data.astype(np.float32)
-    if data.dtype == bool:
-        data = data.astype(np.uint8)
-    return data
 
 
 def _header_window(header) -> tuple[float, float] | None:
