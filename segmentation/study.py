@@ -82,15 +82,28 @@ class StudyResult:
         return data
 
 
+def requested_modality(modality: str | None) -> str:
+    """``"auto"`` or the normalized forced modality; a clear error for anything else."""
+    choice = (modality or "auto").strip().lower()
+    if choice not in MODALITY_CHOICES:
+        raise SpleenScopeError(f"unknown modality '{modality}'; choose auto, ct or mr")
+    return "auto" if choice == "auto" else normalize_name(choice)
+
+
+def model_path_for(requested: str, guess: ModalityGuess) -> Path:
+    """The active model file for a forced modality, else for the detected one (CT's
+    when the input's modality is unknown)."""
+    from segmentation.registry import active_model_path
+
+    wanted = requested if requested in KNOWN else guess.modality
+    return Path(active_model_path(wanted if wanted in KNOWN else CT))
+
+
 def choose_model(model, requested: str, guess: ModalityGuess):
     """The LoadedModel to run: ``model`` if given, else the active model of the modality."""
     from segmentation.inference import resolve_model
-    from segmentation.registry import active_model_path
 
-    if model is not None:
-        return resolve_model(model)
-    wanted = requested if requested in KNOWN else guess.modality
-    return resolve_model(active_model_path(wanted if wanted in KNOWN else CT))
+    return resolve_model(model if model is not None else model_path_for(requested, guess))
 
 
 def segment_study(
@@ -103,6 +116,7 @@ def segment_study(
     progress=None,
     cancel=None,
     keep_probabilities: bool = False,
+    guess: ModalityGuess | None = None,
 ) -> StudyResult:
     """Segment ``volume`` (a canonical :class:`viewer.volume.Volume`) and judge the result.
 
@@ -110,14 +124,11 @@ def segment_study(
     modality picks that modality's model; when it contradicts what the file is, the
     result is still produced but its verdict is ``failed`` with the reason.
     """
-    choice = (modality or "auto").strip().lower()
-    if choice not in MODALITY_CHOICES:
-        raise SpleenScopeError(f"unknown modality '{modality}'; choose auto, ct or mr")
-    requested = "auto" if choice == "auto" else normalize_name(choice)
+    requested = requested_modality(modality)
     from segmentation.inference import segment_volume
 
     started = time.perf_counter()
-    guess = detect_modality(volume)
+    guess = guess or detect_modality(volume)
     loaded = choose_model(model, requested, guess)
     result = segment_volume(
         volume,

@@ -27,17 +27,14 @@ class WorkerModels:
         self._loaded: dict[str, object] = {}
         self.fixed = load_model(fixed_model) if fixed_model else None
 
-    def for_volume(self, volume):
-        """The model ``segment_study`` would choose for ``volume``, loaded at most once."""
+    def for_study(self, guess):
+        """The model ``segment_study`` would choose for a study of this modality, loaded once."""
         if self.fixed is not None:
             return self.fixed
         from segmentation.model_file import load_model
-        from segmentation.registry import active_model_path
-        from viewer.modality import CT, KNOWN, detect_modality, normalize_name
+        from segmentation.study import model_path_for, requested_modality
 
-        requested = normalize_name(self.modality) if self.modality != "auto" else "auto"
-        wanted = requested if requested in KNOWN else detect_modality(volume).modality
-        path = str(active_model_path(wanted if wanted in KNOWN else CT))
+        path = str(model_path_for(requested_modality(self.modality), guess))
         if path not in self._loaded:
             self._loaded[path] = load_model(path)
         return self._loaded[path]
@@ -59,14 +56,17 @@ def segment_study_into(source: str, folder: Path, models: WorkerModels, device: 
     from segmentation.study import segment_study
     from viewer.io import load_volume
     from viewer.io.writers import canonical_to_source_grid, save_mask, save_volume
+    from viewer.modality import detect_modality
     from viewer.volume import Volume
 
     as_seg = _is_dicom_source(source)
     volume = load_volume(source)
+    guess = detect_modality(volume)  # once: the model choice and the verdict share it
     study = segment_study(
         volume,
         modality=options.modality,
-        model=models.for_volume(volume),
+        model=models.for_study(guess),
+        guess=guess,
         device=device,
         axis=options.axis,
         keep_probabilities=options.uncertainty,
