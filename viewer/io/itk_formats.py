@@ -187,15 +187,21 @@ def _library_error(path: Path, error: Exception) -> UnreadableFileError:
     )
 
 
-def read_itk_header(path: str | Path) -> ItkHeader:
-    """Shape, geometry and voxel type from the header alone (no voxels are read)."""
-    path = Path(path)
+def _header_reader(path: Path):
+    """``(sitk, reader)`` with the header read: data file checked, no voxels read yet."""
     check_data_file(path)
     sitk, reader = _reader(path)
     try:
         reader.ReadImageInformation()
     except RuntimeError as error:
         raise _library_error(path, error) from None
+    return sitk, reader
+
+
+def read_itk_header(path: str | Path) -> ItkHeader:
+    """Shape, geometry and voxel type from the header alone (no voxels are read)."""
+    path = Path(path)
+    sitk, reader = _header_reader(path)
     dimension = reader.GetDimension()
     shape = tuple(int(s) for s in reader.GetSize())
     return ItkHeader(
@@ -222,12 +228,7 @@ def _numpy_name(sitk, pixel_id: int) -> str:
 def load_itk(path: str | Path) -> Volume:
     """Read a MetaImage or NRRD file as a canonical :class:`Volume`."""
     path = Path(path)
-    check_data_file(path)
-    sitk, reader = _reader(path)
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError as error:
-        raise _library_error(path, error) from None
+    sitk, reader = _header_reader(path)
     # The gate, before ITK allocates anything: a plausible size that fits in memory.
     shape = check_shape(reader.GetSize(), source=path.name, field="DimSize/sizes")
     dtype = _numpy_name(sitk, reader.GetPixelID())
