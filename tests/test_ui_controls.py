@@ -62,12 +62,15 @@ def test_space_and_left_drag_pans_without_moving_the_cursor(window):
 
 
 def test_mr_without_header_window_gets_the_automatic_window(window):
+    window.set_volume(make_phantom().volume())  # a CT: its readout is in HU
+    assert " HU" in window.readout_panel.text()
     mr = load_volume(sample_path("mr_abdomen.nii.gz"))
     assert not (mr.window and mr.window[1] > 0)
     window.set_volume(mr)
     expected = auto_window(mr.array)
     assert window.window_center_width == pytest.approx(expected)
-    assert window._value_unit == ""  # MR values are not HU
+    readout = window.readout_panel.text()
+    assert "Value" in readout and " HU" not in readout  # MR values are not HU
     window.apply_preset("bone")
     window.apply_preset("auto")
     assert window.window_center_width == pytest.approx(expected)
