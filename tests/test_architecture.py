@@ -2,8 +2,8 @@
 
 - By importing modules in a clean interpreter: the engine must run on a server with
   no display, so `segmentation/`, `viewer/io/` and the Qt-free half of `viewer/` never
-  load Qt, and `spleenscope info` never loads torch, Qt, SimpleITK, ray or matplotlib
-  (heavy imports sit inside functions).
+  load Qt, and `spleenscope info` never loads torch, Qt, SimpleITK, ray, matplotlib
+  or scipy's numerical parts (heavy imports sit inside functions).
 - On the static import graph, with the import-linter contracts in pyproject.toml
   (`make lint` runs them too): they see every import statement, including those
   inside functions, and name the module and line that breaks a rule.
@@ -25,6 +25,11 @@ REPO = Path(__file__).resolve().parents[1]
 QT_MODULES = ("PyQt5", "pyqtgraph", "superqt")
 #: What `spleenscope info` must not load: each takes seconds or pulls a GPU runtime.
 HEAVY_MODULES = ("torch", "PyQt5", "pyqtgraph", "SimpleITK", "ray", "matplotlib")
+#: scipy's own parts `info` must not load either (the metrics, the verdict and the
+#: evaluation need them). The bare `scipy` package is allowed: nibabel imports it to
+#: learn whether it is installed, which loads none of these.
+HEAVY_SCIPY = ("scipy.ndimage", "scipy.special", "scipy.sparse", "scipy.spatial",
+               "scipy.linalg", "scipy.stats")
 
 
 def _modules_under(package: str, exclude: tuple[str, ...] = ()) -> list[str]:
@@ -81,7 +86,7 @@ def test_segmentation_does_not_import_viewer_widgets():
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
-def test_info_command_does_not_load_torch_or_qt(tmp_path):
+def test_info_command_does_not_load_torch_qt_or_scipy(tmp_path):
     from viewer.phantom import make_phantom
 
     phantom = make_phantom(spacing=(4.0, 4.0, 4.0))
@@ -92,6 +97,8 @@ def test_info_command_does_not_load_torch_or_qt(tmp_path):
         "from viewer.cli import main\n"
         f"code = main(['info', {str(path)!r}])\n"
         f"heavy = sorted({{m.split('.')[0] for m in sys.modules}} & {set(HEAVY_MODULES)!r})\n"
+        f"heavy += sorted({{'.'.join(m.split('.')[:2]) for m in sys.modules}}"
+        f" & {set(HEAVY_SCIPY)!r})\n"
         "print('HEAVY', heavy)\n"
         "sys.exit(code)\n"
     )

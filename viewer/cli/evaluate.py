@@ -14,12 +14,17 @@ import math
 import sys
 from pathlib import Path
 
-from segmentation.evaluation import METRIC_COLUMNS
 from viewer import strict_json
 from viewer.cli.segment import one_line_usage_errors
 from viewer.grid import VIEW_NAMES
 
-CSV_COLUMNS = ("case", *METRIC_COLUMNS, "volume_outlier")
+
+def csv_columns() -> tuple[str, ...]:
+    """The per-case table's header (the engine's metric names: imported on use, so that
+    building the parser for ``spleenscope info`` never loads scipy)."""
+    from segmentation.evaluation import METRIC_COLUMNS
+
+    return ("case", *METRIC_COLUMNS, "volume_outlier")
 
 
 def add_parser(subparsers) -> None:
@@ -68,7 +73,7 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
 
     try:
         with open(path, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+            writer = csv.DictWriter(handle, fieldnames=csv_columns(), extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
     except OSError as error:
