@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -75,14 +77,29 @@ class SegmentationResult:
         return data
 
 
-_MODEL_CACHE: dict[tuple[str, float], LoadedModel] = {}
+#: How many loaded models stay in memory: the active CT and MR models, plus a candidate
+#: being compared with one of them, so alternating CT and MR studies never reads a
+#: file twice. A small model is a few MB; the bound keeps a long session from growing.
+MODEL_CACHE_SIZE = 4
+_MODEL_CACHE: OrderedDict[tuple[str, int, int, str], LoadedModel] = OrderedDict()
+_MODEL_CACHE_LOCK = threading.Lock()  # the window resolves models on several threads
 
 
-def resolve_model(model: LoadedModel | str | Path | None) -> LoadedModel:
-    """A loaded model from None (the active model), a path, or a LoadedModel.
+def _cache_key(path: Path, device: torch.device) -> tuple[str, int, int, str]:
+    """(file, modification time in ns, size, device): a rewritten file is a new key."""
+    stat = path.stat()
+    return str(path), stat.st_mtime_ns, stat.st_size, str(device)
 
-    Files are cached by path and modification time, so a GUI that segments many
-    volumes reads the weights once.
+
+def resolve_model(
+    model: LoadedModel | str | Path | None, device: str | torch.device = "cpu"
+) -> LoadedModel:
+    """A loaded model from None (the active CT model), a path, or a LoadedModel.
+
+    Files are cached by path, modification time, size and device (the
+    :data:`MODEL_CACHE_SIZE` most recently used), so a window that segments CT and
+    MR studies in turn reads each model's weights once; a file that changed on disk
+    is read again and its old copy dropped.
     """
     if isinstance(model, LoadedModel):
         return model
@@ -91,11 +108,30 @@ def resolve_model(model: LoadedModel | str | Path | None) -> LoadedModel:
 
         model = active_model_path()
     path = Path(model).expanduser().resolve()
-    key = (str(path), path.stat().st_mtime if path.exists() else 0.0)
-    if key not in _MODEL_CACHE:
-        _MODEL_CACHE.clear()
-        _MODEL_CACHE[key] = load_model(path)
-    return _MODEL_CACHE[key]
+    if not path.is_file():
+        return load_model(path)  # its one-line "model file not found" error
+    device = torch.device(device)
+    key = _cache_key(path, device)
+    with _MODEL_CACHE_LOCK:
+        cached = _MODEL_CACHE.get(key)
+        if cached is not None:
+            _MODEL_CACHE.move_to_end(key)
+            return cached
+    loaded = load_model(path, device=device)
+    with _MODEL_CACHE_LOCK:
+        for stale in [k for k in _MODEL_CACHE if k[0] == key[0] and k[1:3] != key[1:3]]:
+            del _MODEL_CACHE[stale]  # the file was rewritten: its old weights are dead
+        loaded = _MODEL_CACHE.setdefault(key, loaded)  # another thread may have won
+        _MODEL_CACHE.move_to_end(key)
+        while len(_MODEL_CACHE) > MODEL_CACHE_SIZE:
+            _MODEL_CACHE.popitem(last=False)
+    return loaded
+
+
+def cached_model_keys() -> list[tuple[str, int, int, str]]:
+    """What the cache holds, least recently used first (for tests and diagnostics)."""
+    with _MODEL_CACHE_LOCK:
+        return list(_MODEL_CACHE)
 
 
 def default_batch_size(device: torch.device) -> int:
@@ -164,8 +200,8 @@ def segment_volume(
     machine's cores, see :func:`segmentation.devices.configure_cpu_threads`).
     """
     started = time.perf_counter()
-    loaded = resolve_model(model)
     torch_device = pick_device(device)
+    loaded = resolve_model(model, torch_device)
     slicing_axis = loaded.config.axis if axis is None else axis_index(axis)
     if slicing_axis != loaded.config.axis:
         log.warning(

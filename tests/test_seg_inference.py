@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -140,3 +141,41 @@ def test_bundled_model_on_a_simulated_other_geometry_keeps_dice_090():
     assert result.measurements.volume_ml == pytest.approx(
         float(reference.sum()) * abs(np.linalg.det(other.affine[:3, :3])) / 1000.0, rel=0.08
     )
+
+
+def test_model_cache_keeps_ct_and_mr_and_rereads_a_changed_file(tmp_path):
+    """Alternating CT and MR studies reads each model file once; a file rewritten on disk
+    is read again (its old weights dropped), and the cache stays small."""
+    import os
+    import shutil
+
+    from segmentation.inference import MODEL_CACHE_SIZE, cached_model_keys, resolve_model
+    from segmentation.registry import bundled_model_path
+
+    sources = [bundled_model_path("CT"), bundled_model_path("MR")]
+    if not all(path.is_file() for path in sources):
+        pytest.skip("no bundled models")
+    ct, mr = (shutil.copy(path, tmp_path / path.name) for path in sources)
+    first_ct, first_mr = resolve_model(ct), resolve_model(mr)
+    assert first_ct.config.modality == "CT" and first_mr.config.modality == "MR"
+    for _ in range(3):
+        assert resolve_model(ct) is first_ct
+        assert resolve_model(mr) is first_mr
+
+    # The CT file is replaced (as training over an old name or a copy would do).
+    stat = os.stat(ct)
+    os.utime(ct, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
+    reread = resolve_model(ct)
+    assert reread is not first_ct
+    assert [key[0] for key in cached_model_keys()].count(str(Path(ct).resolve())) == 1
+    assert resolve_model(mr) is first_mr  # the other modality's model stayed
+
+    # More models than the cache holds: the least recently used goes first.
+    extra = []
+    for index in range(MODEL_CACHE_SIZE):
+        extra.append(shutil.copy(sources[0], tmp_path / f"extra_{index}.pt"))
+        resolve_model(extra[-1])
+    keys = [key[0] for key in cached_model_keys()]
+    assert len(keys) == MODEL_CACHE_SIZE
+    assert str(Path(mr).resolve()) not in keys
+    assert keys[-1] == str(Path(extra[-1]).resolve())
