@@ -13,6 +13,11 @@ must be taught to ignore:
   different contrast phase moves organs, not air, fat or bone). Thick slices need the
   neighbouring slices, so :func:`segmentation.slice_data.sample_batch` makes them.
 
+- another modality used only for its shapes (joint CT+MR training): MR slices get a
+  random intensity curve (monotonic or not), inversion and gamma
+  (:func:`remap_intensities`), so the network cannot learn MR's look and has to
+  learn the organ's outline.
+
 Never a left-right flip: the spleen is on the patient's left, and a flipped training
 image would teach the network that the liver's side is plausible too.
 
@@ -207,3 +212,78 @@ def augment_batch(
     noise = torch.randn(images.shape, generator=generator).to(images)
     images = images + noise * noise_level
     return images, labels
+
+
+@dataclass(frozen=True)
+class IntensityRemapSettings:
+    """A random intensity curve per image, on the window's 0..1 scale.
+
+    ``knots`` control points at even spacing get random values (sorted: a monotonic
+    curve; unsorted with ``non_monotonic_probability``: tissues swap brightness), then
+    the curve is inverted with ``inversion_probability`` and raised to a gamma drawn
+    log-uniformly from ``gamma_range``. Pixels at or below the window's bottom (air,
+    padding, MR background) stay there, as air does in CT.
+    """
+
+    probability: float = 1.0
+    knots: int = 5
+    non_monotonic_probability: float = 0.3
+    inversion_probability: float = 0.3
+    gamma_range: tuple[float, float] = (0.5, 2.0)
+
+    def describe(self) -> str:
+        return (
+            f"random {self.knots}-knot intensity curve p={self.probability:g} (non-monotonic "
+            f"p={self.non_monotonic_probability:g}), inversion "
+            f"p={self.inversion_probability:g}, gamma {self.gamma_range[0]:g}-"
+            f"{self.gamma_range[1]:g}"
+        )
+
+
+# What the MR slices of joint CT+MR training get: their appearance must carry no
+# information, only their outlines.
+MR_SHAPE_REMAP = IntensityRemapSettings()
+
+
+def random_curve(knots: int, monotonic: bool, generator: torch.Generator) -> torch.Tensor:
+    """``knots`` values in 0..1 at even spacing from 0 to 1 (sorted when ``monotonic``)."""
+    values = torch.rand(knots, generator=generator)
+    if monotonic:
+        values = torch.sort(values).values
+        # Stretch to the full range so a monotonic curve keeps the image's contrast span.
+        values = (values - values[0]) / (values[-1] - values[0]).clamp_min(1e-6)
+    return values
+
+
+def apply_curve(unit: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """Piecewise-linear curve through ``values`` at 0, 1/(k-1), ..., 1, applied to 0..1 pixels."""
+    knots = len(values)
+    position = unit.clamp(0.0, 1.0) * (knots - 1)
+    low = position.floor().clamp(max=knots - 2).long()
+    fraction = position - low
+    return values[low] * (1.0 - fraction) + values[low + 1] * fraction
+
+
+def remap_intensities(
+    image_hu: torch.Tensor,
+    window: tuple[float, float],
+    settings: IntensityRemapSettings,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """One image (any shape, on the ``window`` scale) through a random intensity curve.
+
+    Returns a new tensor on the same scale; values stay inside the window.
+    """
+    if float(torch.rand(1, generator=generator)) >= settings.probability:
+        return image_hu
+    low, high = float(window[0]), float(window[1])
+    unit = ((image_hu.float() - low) / (high - low)).clamp(0.0, 1.0)
+    outside = unit <= 0.0
+    monotonic = float(torch.rand(1, generator=generator)) >= settings.non_monotonic_probability
+    out = apply_curve(unit, random_curve(settings.knots, monotonic, generator))
+    if float(torch.rand(1, generator=generator)) < settings.inversion_probability:
+        out = 1.0 - out
+    log_low, log_high = (math.log(v) for v in settings.gamma_range)
+    gamma = math.exp(float(_uniform(1, log_low, log_high, generator)))
+    out = out.clamp(0.0, 1.0) ** gamma
+    return torch.where(outside, image_hu.float(), low + out * (high - low))

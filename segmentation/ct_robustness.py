@@ -1,4 +1,4 @@
-"""Previous vs robust CT recipe, measured the same way: ``python -m segmentation.ct_robustness``.
+"""CT training recipes against the bundled one, measured the same way: ``python -m segmentation.ct_robustness``.
 
 Only one CT patient is shared, so a new training recipe is judged on what can be
 repeated with it (the unseen patient that lost the spleen's tip stays held back):
@@ -16,6 +16,14 @@ repeated with it (the unseen patient that lost the spleen's tip stays held back)
     slices and coarse pixels (:data:`segmentation.ct_geometries.GEOMETRIES`);
 (c) per-slice Dice on the smallest spleen cross-sections of every case above;
 (d) volume error of every case above.
+
+Recipes: ``previous`` (the bundled model's), ``robust`` (simulated thick slices, coarse
+pixels, contrast phases, tip sampling) and ``joint_mr`` (the previous recipe plus the
+12 MR patients' slices as shapes, :mod:`segmentation.joint_mr`). With
+``--from-scratch`` every recipe trains the same schedule from nothing, so the
+superior fold's models (trained on the bundled model's own split) also stand in for
+finished models in (b)-(d): ``--previous-model W/previous_superior.pt
+--joint-mr-model W/joint_mr_superior.pt``.
 
 Prints one JSON line. Fold models and their scores are kept in ``--work`` and reused
 when present, so two processes (one per recipe, ``--recipes``) can share the work and
@@ -39,6 +47,7 @@ from segmentation.train_bundled import (
     FINE_TUNE_SETTINGS,
     STAGE1_AUGMENTATION,
     STAGE1_SETTINGS,
+    joint_mr_dir,
     other_geometry,
     sample_data_dir,
 )
@@ -46,10 +55,15 @@ from segmentation.train_bundled import (
 log = logging.getLogger(__name__)
 
 # Fine-tunes of the previous model, the same length: with the old augmentation (the
-# control: what more training alone does) and with the robust one.
+# control: what more training alone does), with the robust one, and with the old
+# augmentation plus the MR shapes (joint_mr: True, the folder is found at run time).
 RECIPES = {
     "previous": (dict(FINE_TUNE_SETTINGS, small_section_power=0.0), STAGE1_AUGMENTATION),
     "robust": (FINE_TUNE_SETTINGS, FINE_TUNE_AUGMENTATION),
+    "joint_mr": (
+        dict(FINE_TUNE_SETTINGS, small_section_power=0.0, joint_mr=True),
+        STAGE1_AUGMENTATION,
+    ),
 }
 BLOCKS = ("superior", "inferior")
 SMALLEST = 2  # how many of the smallest cross-sections each case reports
@@ -121,7 +135,12 @@ def leave_slices_out(
         return json.loads(cache.read_text(encoding="utf-8"))
     settings, augmentation = RECIPES[recipe]
     if init_from is None:  # from scratch: stage 1's learning rate and seed, this recipe's data
-        settings = dict(STAGE1_SETTINGS, small_section_power=settings["small_section_power"])
+        settings = dict(
+            STAGE1_SETTINGS,
+            small_section_power=settings["small_section_power"],
+            joint_mr=settings.get("joint_mr", False),
+        )
+    settings = dict(settings, joint_mr=str(joint_mr_dir()) if settings.get("joint_mr") else None)
     image, label, volume, reference = _load_sample()
     config = TrainConfig(
         **dict(
@@ -201,7 +220,10 @@ def summarize(folds: list[dict], finished: list[dict]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--previous-model", type=Path, required=True, help="the model to beat")
-    parser.add_argument("--robust-model", type=Path, help="the new recipe's finished model")
+    parser.add_argument("--robust-model", type=Path, help="the robust recipe's finished model")
+    parser.add_argument(
+        "--joint-mr-model", type=Path, help="the joint CT+MR recipe's finished model"
+    )
     parser.add_argument(
         "--work",
         type=Path,
@@ -216,7 +238,9 @@ def main(argv: list[str] | None = None) -> int:
         "--from-scratch", action="store_true", help="fold runs train from scratch, not fine-tune"
     )
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
+    parser.add_argument(
+        "--recipes", nargs="+", default=["previous", "robust"], choices=list(RECIPES)
+    )
     parser.add_argument("--folds-only", action="store_true", help="train and score folds only")
     parser.add_argument(
         "--finished-only", action="store_true", help="score the finished models only"
@@ -228,8 +252,13 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
+    models = {
+        "previous": args.previous_model,
+        "robust": args.robust_model,
+        "joint_mr": args.joint_mr_model,
+    }
     if args.finished_only:
-        for recipe, path in (("previous", args.previous_model), ("robust", args.robust_model)):
+        for recipe, path in models.items():
             if recipe in args.recipes and path is not None:
                 print(json.dumps({recipe: finished_model_scores(path, args.work)}))
         return 0
@@ -246,11 +275,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.folds_only:
         print(json.dumps({"folds": folds}))
         return 0
-    models = {"previous": args.previous_model, "robust": args.robust_model}
     result = {"recipes": {}}  # each fold row says its start and epochs (cached rows are reused)
     for recipe in args.recipes:
         if models[recipe] is None:
-            parser.error(f"--{recipe}-model is needed to score the finished {recipe} model")
+            option = recipe.replace("_", "-")
+            parser.error(f"--{option}-model is needed to score the finished {recipe} model")
         finished = finished_model_scores(models[recipe], args.work)
         result["recipes"][recipe] = {
             "model": models[recipe].name,

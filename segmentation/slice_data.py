@@ -5,7 +5,9 @@ to the model's pixel size (the same :mod:`segmentation.preprocessing` steps as
 inference) and padded with air to at least the training patch size. Batches then
 crop fixed-size patches, preferring slices that contain spleen (optionally the ones
 with the smallest spleen cross-sections, the tip and dome, more often) and optionally
-averaging neighbours into a thick slice.
+averaging neighbours into a thick slice. Cases may belong to groups drawn with a fixed
+share of the batch (joint CT+MR training: the MR slices, shapes only, get a set share
+and a random intensity curve of their own; :mod:`segmentation.joint_mr`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from segmentation.augmentation import AIR_HU
+from segmentation.augmentation import AIR_HU, IntensityRemapSettings, remap_intensities
 from segmentation.config import ModelConfig
 from segmentation.preprocessing import slice_geometry, slice_stack, to_model_grid
 
@@ -35,6 +37,11 @@ class CaseSlices:
     valid_shape: tuple[int, int]  # resampled size before padding
     slice_mm: float = 0.0  # spacing along the slicing axis
     positions: tuple[int, ...] = ()  # each slice's index in its volume
+    # A group other than "" is drawn with the share SliceSet.group_shares gives it.
+    group: str = ""
+    # Each drawn slice of this case goes through a random intensity curve on this window.
+    remap: IntensityRemapSettings | None = None
+    remap_window: tuple[float, float] = (0.0, 1.0)
 
     def neighbour(self, slice_index: int, offset: int) -> int | None:
         """Where the slice ``offset`` steps away lies in this set, or None when it is absent."""
@@ -55,6 +62,8 @@ class SliceSet:
     """Slices of several cases with an index of (case, slice) pairs."""
 
     cases: list[CaseSlices] = field(default_factory=list)
+    # Share of the draws that goes to each named group; the ungrouped cases get the rest.
+    group_shares: dict[str, float] = field(default_factory=dict)
 
     def add(self, case: CaseSlices) -> None:
         self.cases.append(case)
@@ -182,14 +191,17 @@ def sample_batch(
     dome) come up more often; ``thick_slice_probability`` makes that share of the
     crops slabs ``thick_slice_mm`` thick (:func:`thick_slice`).
     """
-    fg_indices = np.flatnonzero(foreground)
-    fg_weights = foreground_weights(data, pairs, fg_indices, small_section_power)
+    pools = _group_pools(data, pairs, foreground, small_section_power)
+    shares = torch.tensor([pool[0] for pool in pools], dtype=torch.float64)
     images, labels = [], []
     for _ in range(batch_size):
+        # One group only (every run without joint data): no draw, the batches stay as before.
+        group = 0 if len(pools) == 1 else int(torch.multinomial(shares, 1, generator=generator))
+        _, members, fg_indices, fg_weights = pools[group]
         want_fg = len(fg_indices) > 0 and float(torch.rand(1, generator=generator)) < (
             foreground_fraction
         )
-        pool = fg_indices if want_fg else np.arange(len(pairs))
+        pool = fg_indices if want_fg else members
         if want_fg and fg_weights is not None:
             pick = pool[int(torch.multinomial(fg_weights, 1, generator=generator))]
         else:
@@ -203,12 +215,33 @@ def sample_batch(
             low, high = thick_slice_mm
             thickness = low + (high - low) * float(torch.rand(1, generator=generator))
             image, label = thick_slice(case, slice_index, thickness)
+        if case.remap is not None:
+            image = remap_intensities(image, case.remap_window, case.remap, generator)
         rows, cols = image.shape[-2:]
         top = _crop_start(rows, patch_size, label.any(dim=(0, 2)), generator)
         left = _crop_start(cols, patch_size, label.any(dim=(0, 1)), generator)
         images.append(image[:, top : top + patch_size, left : left + patch_size])
         labels.append(label[:, top : top + patch_size, left : left + patch_size])
     return torch.stack(images).float(), torch.stack(labels).float()
+
+
+def _group_pools(data: SliceSet, pairs: np.ndarray, foreground: np.ndarray, power: float):
+    """Per group with slices: ``(share, pair indices, spleen pair indices, spleen weights)``.
+
+    The ungrouped cases come first and get the share the named groups leave.
+    """
+    groups = np.array([data.cases[case_index].group for case_index in pairs[:, 0]])
+    pools = []
+    for name in [""] + sorted(set(groups.tolist()) - {""}):
+        members = np.flatnonzero(groups == name)
+        if len(members) == 0:
+            continue
+        fg_indices = members[foreground[members]]
+        weights = foreground_weights(data, pairs, fg_indices, power)
+        pools.append([data.group_shares.get(name, 0.0), members, fg_indices, weights])
+    if pools and pools[0][0] == 0.0:  # the ungrouped cases (or a lone group) take the rest
+        pools[0][0] = max(0.0, 1.0 - sum(pool[0] for pool in pools[1:]))
+    return pools
 
 
 def _crop_start(length: int, patch: int, foreground_line: torch.Tensor, generator) -> int:

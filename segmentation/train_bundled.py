@@ -30,6 +30,7 @@ import torch
 
 from segmentation.augmentation import ROBUST_CT_AUGMENTATION, AugmentationSettings
 from segmentation.datasets import find_cases
+from segmentation.joint_mr import LICENCE_NOTE
 from segmentation.registry import bundled_model_path
 from segmentation.training import TrainConfig, train
 
@@ -70,6 +71,11 @@ FINE_TUNE_AUGMENTATION = ROBUST_CT_AUGMENTATION
 def sample_data_dir() -> Path:
     default = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
     return Path(os.environ.get("SPLEENSCOPE_SAMPLE_DATA", default))
+
+
+def joint_mr_dir() -> Path:
+    """The MR patients joint CT+MR training borrows shapes from (MSD layout)."""
+    return sample_data_dir() / "mr_spleen_chaos"
 
 
 def other_geometry(
@@ -151,6 +157,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{FINE_TUNE_SETTINGS['epochs']} makes the candidate the model card compares)",
     )
     parser.add_argument(
+        "--joint-mr",
+        action="store_true",
+        help="add the MR patients' slices as shapes to stage 1 (segmentation.joint_mr; the "
+        "weights then carry the MR data's CC BY-NC-SA 4.0 terms)",
+    )
+    parser.add_argument(
         "--stage1",
         type=Path,
         help="skip stage 1 and fine-tune this model (one trained with the stage 1 settings)",
@@ -174,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     image, label = data / "ct_spleen_dicom", data / "ct_spleen_dicom_label.nii.gz"
     cases = find_cases([(image, label)])
     stage1 = dict(STAGE1_SETTINGS, epochs=args.epochs)
+    if args.joint_mr:
+        stage1["joint_mr"] = str(joint_mr_dir())
     stage1_config = TrainConfig(
         **stage1, augmentation=STAGE1_AUGMENTATION, threads=args.threads,
         time_limit_s=args.time_limit,
@@ -202,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         started = time.time()
         report = {
-            "settings": dict(stage1),
+            "settings": dict(stage1, **({"joint_mr": joint_mr_dir().name} if args.joint_mr else {})),
+            **({"licence": LICENCE_NOTE} if args.joint_mr else {}),
             "augmentation": STAGE1_AUGMENTATION.describe(),
             "threads": args.threads,
             "torch": torch.__version__,

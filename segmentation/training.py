@@ -88,6 +88,10 @@ class TrainConfig:
     # False: the last epoch's weights are kept (cross-validation must not pick its epoch
     # on the very cases it is scored on).
     keep_best: bool = True
+    # An MSD folder of MR cases added to the training slices as shapes only, with this
+    # share of each batch (segmentation.joint_mr); None: none.
+    joint_mr: str | None = None
+    joint_mr_share: float = 0.3
 
     def model_config(self) -> ModelConfig:
         return ModelConfig(
@@ -189,6 +193,13 @@ def split_and_prepare(cases: list[Case], config: TrainConfig, model_config: Mode
                 case.name, array, label, spacing, model_config, config.patch_size, train_idx
             )
         )
+    if config.joint_mr:
+        from segmentation.joint_mr import MR_GROUP, mr_shape_slices
+
+        for extra in mr_shape_slices(config.joint_mr, model_config, config.patch_size):
+            train_set.add(extra)
+            split.setdefault("joint_mr_cases", []).append(extra.name)
+        train_set.group_shares[MR_GROUP] = config.joint_mr_share
     if train_set.count == 0:
         raise SpleenScopeError("no training slices left after the validation split")
     return train_set, val_set, split
@@ -312,6 +323,8 @@ def train(
 
     def metadata(epoch: int, val_loss, val_dice) -> dict:
         training = {k: v for k, v in asdict(config).items() if k != "augmentation"}
+        if config.joint_mr:  # the folder's name, not where it lies on this machine
+            training["joint_mr"] = Path(config.joint_mr).name
         training.update(
             augmentation=config.augmentation.describe(),
             device=device_text,

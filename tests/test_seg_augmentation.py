@@ -1,4 +1,5 @@
-"""The CT robustness augmentations: thick slices, coarse pixels, contrast phase, tip sampling."""
+"""The CT robustness augmentations: thick slices, coarse pixels, contrast phase, tip sampling;
+the random intensity curves of joint CT+MR training."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import torch
 from segmentation.augmentation import (
     ROBUST_CT_AUGMENTATION,
     AugmentationSettings,
+    IntensityRemapSettings,
     augment_batch,
     change_soft_tissue,
     coarsen_pixels,
+    remap_intensities,
 )
 from segmentation.config import ModelConfig
 from segmentation.ct_robustness import score_slices
@@ -144,3 +147,28 @@ def test_score_slices_reports_the_smallest_cross_sections():
     assert row["smallest_sections"][0]["dice"] == 0.0
     assert row["volume_ml"] == 89.0 and row["reference_ml"] == 93.0
     assert row["per_slice_dice"][3] is None  # neither mask has spleen there
+
+
+def test_intensity_curves_keep_or_swap_the_order_and_leave_the_background():
+    window = (-175.0, 250.0)
+    image = torch.tensor([-1024.0, -175.0, -100.0, 0.0, 60.0, 120.0, 200.0, 240.0])
+    inside = image > window[0]
+    monotonic = IntensityRemapSettings(non_monotonic_probability=0.0, inversion_probability=0.0)
+    inverted = IntensityRemapSettings(non_monotonic_probability=0.0, inversion_probability=1.0)
+    for seed in range(20):
+        generator = torch.Generator().manual_seed(seed)
+        kept = remap_intensities(image, window, monotonic, generator)
+        flipped = remap_intensities(image, window, inverted, generator)
+        for out in (kept, flipped):
+            assert torch.equal(out[~inside], image[~inside])  # air and padding stay
+            assert float(out.min()) >= -1024.0 and float(out[inside].max()) <= window[1]
+        assert torch.all(torch.diff(kept[inside]) >= -1e-3)  # brighter stays brighter
+        assert torch.all(torch.diff(flipped[inside]) <= 1e-3)  # inverted: darker
+    # non-monotonic curves do happen: some draw swaps the order of two tissues
+    free = IntensityRemapSettings(non_monotonic_probability=1.0, inversion_probability=0.0)
+    swapped = [
+        bool(torch.any(torch.diff(remap_intensities(image, window, free,
+                                                    torch.Generator().manual_seed(seed))[inside]) < 0))
+        for seed in range(20)
+    ]  # fmt: skip
+    assert any(swapped)
