@@ -1,5 +1,10 @@
 """Decode DICOM pixel data into one stack, applying rescale and MONOCHROME1.
 
+Uncompressed little endian pixels whose place in the file the header walk noted
+(:mod:`viewer.io.dicom_header`) are read straight from there into an array, as
+pydicom would return them (unused high bits cleared or sign-extended), without a
+second parse of the file. Everything else, and anything unexpected there (a
+length that does not match the header, a truncated file), goes through pydicom.
 Compressed transfer syntaxes (JPEG 2000, JPEG lossless, JPEG-LS, RLE) decode
 through pydicom's pixel backends with the pylibjpeg plugins. Files are read in a
 small thread pool, which overlaps file reading and numpy work; pylibjpeg's
@@ -25,6 +30,7 @@ import numpy as np
 import pydicom
 
 from viewer.errors import UnreadableFileError
+from viewer.io.dicom_header import NATIVE_LITTLE_ENDIAN
 from viewer.io.dicom_records import SliceRecord
 
 log = logging.getLogger(__name__)
@@ -53,6 +59,37 @@ def choose_dtype(records: Sequence[SliceRecord]) -> np.dtype:
         if slope != round(slope) or intercept != round(intercept):
             return np.dtype(np.float32)
     return np.dtype(np.int16)
+
+
+def _read_native(record: SliceRecord) -> np.ndarray | None:
+    """All frames of an uncompressed little endian file, read from where the header walk
+    found them; None when anything differs from what the header promises (pydicom
+    then reads the file and reports the problem)."""
+    if (
+        record.pixel_location is None
+        or record.transfer_syntax not in NATIVE_LITTLE_ENDIAN
+        or record.bits_allocated not in (8, 16, 32)
+    ):
+        return None
+    offset, length = record.pixel_location
+    kind = "i" if record.pixel_representation else "u"
+    dtype = np.dtype(f"<{kind}{record.bits_allocated // 8}")
+    count = record.number_of_frames * record.rows * record.columns
+    if length not in (count * dtype.itemsize, count * dtype.itemsize + 1):  # + odd padding
+        return None
+    pixels = np.empty(count, dtype)
+    try:
+        with open(record.path, "rb") as handle:
+            handle.seek(offset)
+            if handle.readinto(pixels) != pixels.nbytes:
+                return None
+    except OSError:
+        return None
+    shift = record.bits_allocated - record.bits_stored
+    if shift:  # what pydicom does with the bits beyond BitsStored
+        np.left_shift(pixels, shift, out=pixels)
+        np.right_shift(pixels, shift, out=pixels)
+    return pixels.reshape(record.number_of_frames, record.rows, record.columns)
 
 
 def _decode_file(path: Path) -> np.ndarray:
@@ -106,14 +143,18 @@ def _place(frame: np.ndarray, record: SliceRecord, out_slice: np.ndarray) -> Non
         if slope == 1 and intercept == 0 and frame.dtype == np.int16:
             out_slice[...] = frame
             return
-        values = frame.astype(np.int32)
-        if slope != 1:
-            values *= int(slope)
-        if intercept:
-            values += int(intercept)
-        if values.size and (values.min() < INT16_MIN or values.max() > INT16_MAX):
+        slope, intercept = int(slope), int(intercept)
+        # the rescale is monotonic: the stored extremes give the output's extremes
+        ends = (int(frame.min()) * slope + intercept, int(frame.max()) * slope + intercept)
+        if min(ends) < INT16_MIN or max(ends) > INT16_MAX:
             raise _OutOfInt16Range
-        out_slice[...] = values
+        if slope == 1:  # computed in int32, each value written once (no temporary)
+            np.add(frame, np.int32(intercept), out=out_slice, casting="unsafe")
+        else:
+            values = frame.astype(np.int32)
+            values *= slope
+            values += intercept
+            out_slice[...] = values
     else:
         np.multiply(frame, np.float32(slope), out=out_slice, casting="unsafe")
         out_slice += np.float32(intercept)
@@ -155,7 +196,9 @@ def _read_stack(ordered, allocated: tuple[np.ndarray, np.ndarray], progress) -> 
     total, done = len(ordered), 0
 
     def work(path: Path) -> int:
-        frames = _decode_file(path)
+        frames = _read_native(slots_by_file[path][0][1])
+        if frames is None:
+            frames = _decode_file(path)
         for slot, record in slots_by_file[path]:
             index = record.frame or 0
             if index >= frames.shape[0]:

@@ -9,10 +9,11 @@ the per-frame functional groups, falling back on the shared ones.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pydicom
+from pydicom.datadict import tag_for_keyword
 
 from viewer.io.validation import (
     HeaderValueError,
@@ -54,7 +55,26 @@ class SliceRecord:
     slice_thickness: float | None
     number_of_frames: int = 1
     transfer_syntax: str = ""
+    bits_allocated: int = 16
+    # where the file's defined-length Pixel Data value lies (offset, length in bytes),
+    # when the header was read by viewer.io.dicom_header; None otherwise
+    pixel_location: tuple[int, int] | None = field(default=None, compare=False, repr=False)
     extra: dict = field(default_factory=dict, compare=False, repr=False)
+
+
+# Every top-level element the series readers take from a header: what
+# :func:`records_from_dataset` and ``viewer.io.dicom_files.is_image`` read. Folders
+# are scanned by reading only these (``viewer.io.dicom_header``), so a reader that
+# starts using another element adds it here (a test checks each one read is listed).
+HEADER_KEYWORDS = (
+    "SOPClassUID", "Modality", "SamplesPerPixel", "Rows", "Columns", "BitsAllocated",
+    "BitsStored", "PixelRepresentation", "NumberOfFrames", "SeriesInstanceUID",
+    "SeriesNumber", "SeriesDescription", "PhotometricInterpretation", "RescaleSlope",
+    "RescaleIntercept", "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing",
+    "InstanceNumber", "WindowCenter", "WindowWidth", "SpacingBetweenSlices", "SliceThickness",
+    "EchoNumbers", "PerFrameFunctionalGroupsSequence", "SharedFunctionalGroupsSequence",
+)  # fmt: skip
+HEADER_TAGS = frozenset(int(tag_for_keyword(keyword)) for keyword in HEADER_KEYWORDS)
 
 
 # ------------------------------------------------------------------ header values
@@ -176,8 +196,13 @@ def _group_item(ds: pydicom.Dataset, frame: int, sequence: str, attribute: str):
     return None
 
 
-def records_from_dataset(ds: pydicom.Dataset, path: Path) -> list[SliceRecord]:
+def records_from_dataset(
+    ds: pydicom.Dataset, path: Path, pixel_location: tuple[int, int] | None = None
+) -> list[SliceRecord]:
     """One record per image plane in the dataset (one, or one per frame).
+
+    ``pixel_location`` is where the Pixel Data value lies in ``path`` (offset,
+    length), when the caller knows it.
 
     Every value that places or scales voxels goes through :mod:`viewer.io.validation`;
     an unusable one raises :class:`viewer.io.validation.HeaderValueError` naming the field.
@@ -200,6 +225,8 @@ def records_from_dataset(ds: pydicom.Dataset, path: Path) -> list[SliceRecord]:
         pixel_representation=representation,
         number_of_frames=frames,
         transfer_syntax=str(getattr(ds.get("file_meta", None), "TransferSyntaxUID", "") or ""),
+        bits_allocated=bits_allocated,
+        pixel_location=pixel_location,
     )
     if "PerFrameFunctionalGroupsSequence" not in ds:
         slope, intercept = _rescale(ds.get("RescaleSlope"), ds.get("RescaleIntercept"), source)
@@ -276,3 +303,47 @@ def _enhanced_records(ds: pydicom.Dataset, frames: int, common: dict) -> list[Sl
             )
         )
     return records
+
+
+# ------------------------------------------------------------------ one series, one conversion
+# Header elements that differ from slice to slice of one series; every other element
+# the readers use is, in practice, the same bytes across a series.
+VARYING_TAGS = frozenset({0x00200032, 0x00200013})  # ImagePositionPatient, InstanceNumber
+
+
+def template_key(ds: pydicom.Dataset) -> tuple | None:
+    """The raw bytes of every element but :data:`VARYING_TAGS` (and of the file meta),
+    or None when there is no shortcut (multi-frame, values already converted)."""
+    if "NumberOfFrames" in ds or "PerFrameFunctionalGroupsSequence" in ds:
+        return None  # per-frame values, and a frame count checked against the file size
+    meta = ds.get("file_meta", None)
+    parts: list = [ds.original_encoding, tuple(ds.original_character_set or ())]
+    for tag in (0x00020002, 0x00020010):  # MediaStorageSOPClassUID, TransferSyntaxUID
+        element = meta.get_item(tag) if meta is not None and tag in meta else None
+        parts.append(None if element is None else element.value)
+    for tag, element in ds.items():
+        if int(tag) in VARYING_TAGS:
+            continue
+        value = element.value
+        if not isinstance(value, (bytes, str, int, float, type(None))):
+            return None  # already converted to something unhashable
+        parts.append((int(tag), element.VR, value))
+    return tuple(parts)
+
+
+def record_from_template(
+    template: SliceRecord,
+    ds: pydicom.Dataset,
+    path: Path,
+    pixel_location: tuple[int, int] | None = None,
+) -> SliceRecord:
+    """The record of a slice whose other elements are byte for byte ``template``'s:
+    only its position (through the validation gate) and instance number are read."""
+    return replace(
+        template,
+        path=path,
+        position=_floats(ds.get("ImagePositionPatient"), 3, path.name, "ImagePositionPatient"),
+        instance_number=_int_or_none(ds.get("InstanceNumber")),
+        pixel_location=pixel_location,
+        extra=dict(template.extra),
+    )
