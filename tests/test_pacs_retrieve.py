@@ -232,3 +232,38 @@ def test_dicomweb_search_pages_through_long_lists(orthanc, pacs_home, tmp_path, 
     orthanc.delete_study(study)
     assert {STUDY_UID, study} <= found
     assert asked[:3] == [0, 1, 2]  # page by page, until a short page
+
+
+@pytest.mark.parametrize("instance_uid", ["1.2.3.4", "1.2.3.45"])  # even and odd lengths
+def test_received_files_get_the_file_meta_pynetdicom_would_write(instance_uid):
+    from pynetdicom.dsutils import create_file_meta, encode_file_meta
+
+    from viewer.pacs.listener import file_meta_header
+
+    for storage, syntax in [
+        ("1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.1.2.1"),
+        ("1.2.840.10008.5.1.4.1.1.4", "1.2.840.10008.1.2.4.90"),
+    ]:
+        meta = create_file_meta(
+            sop_class_uid=storage, sop_instance_uid=instance_uid, transfer_syntax=syntax
+        )
+        expected = b"\0" * 128 + b"DICM" + encode_file_meta(meta)
+        assert file_meta_header(storage, instance_uid, syntax) == expected
+
+
+def test_associations_send_without_nagle_and_poll_briefly(orthanc, pacs_home):  # noqa: F811
+    """Without TCP_NODELAY a C-GET's identifier waits ~40 ms for the PACS's delayed ACK."""
+    import socket
+
+    from pynetdicom.sop_class import Verification
+
+    from viewer.pacs.transport import POLL_S
+
+    with _client(orthanc, "dimse") as client:
+        ae = client._new_ae()
+        ae.add_requested_context(Verification)
+        with client._association(ae) as assoc:
+            raw = assoc.dul.socket.socket
+            assert raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+            assert assoc.dul._run_loop_delay == POLL_S
+            assert assoc.send_c_echo().Status == 0

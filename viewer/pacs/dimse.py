@@ -53,6 +53,8 @@ def _quiet_pynetdicom() -> None:
 
     _config.LOG_REQUEST_IDENTIFIERS = False
     _config.LOG_RESPONSE_IDENTIFIERS = False
+    # Its standard event handlers only feed that (silenced) log, at some cost per PDU.
+    _config.LOG_HANDLER_LEVEL = "none"
     logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
 
 
@@ -87,9 +89,9 @@ class DimseClient(PacsClient):
             raise PacsError(f"{where}: cannot connect ({error.strerror or error})") from None
 
     def _new_ae(self):
-        from pynetdicom import AE
+        from viewer.pacs.transport import TunedAE
 
-        ae = AE(ae_title=self.identity.ae_title)
+        ae = TunedAE(ae_title=self.identity.ae_title)
         ae.connection_timeout = CONNECT_TIMEOUT_S
         ae.acse_timeout = 30
         ae.dimse_timeout = MESSAGE_TIMEOUT_S

@@ -1,14 +1,17 @@
 """Receiving DICOM instances: our storage listener (C-MOVE destination) and the
 C-STORE handler that C-GET shares.
 
-Arrivals are written as received (``event.encoded_dataset()``: no decoding, no
-re-encoding) to ``<SOP Instance UID>.dcm`` in the folder they are meant for, so a
-JPEG 2000 CT stays JPEG 2000 and a 200-slice series costs one write per slice.
+Arrivals are written as received (the encoded data set behind a file meta header
+built here: no decoding, no re-encoding) to ``<SOP Instance UID>.dcm`` in the
+folder they are meant for, so a JPEG 2000 CT stays JPEG 2000 and a 200-slice
+series costs one write per slice. The PACS sends the next image of a C-GET only
+after our answer to this one, so the handler does nothing else.
 """
 
 from __future__ import annotations
 
 import logging
+import struct
 import threading
 from pathlib import Path
 
@@ -21,6 +24,43 @@ log = logging.getLogger(__name__)
 STATUS_SUCCESS = 0x0000
 STATUS_OUT_OF_RESOURCES = 0xA700  # what we answer once the user has cancelled
 STATUS_CANNOT_UNDERSTAND = 0xC000
+
+
+def _element(group_element: int, vr: bytes, value: bytes) -> bytes:
+    """One explicit VR little endian element (short-length VRs, and OB)."""
+    tag = struct.pack("<HH", group_element >> 16, group_element & 0xFFFF)
+    if vr == b"OB":
+        return tag + vr + struct.pack("<HI", 0, len(value)) + value
+    return tag + vr + struct.pack("<H", len(value)) + value
+
+
+def _uid(value: str) -> bytes:
+    data = str(value).encode("ascii")
+    return data + b"\0" if len(data) % 2 else data
+
+
+def file_meta_header(sop_class_uid: str, sop_instance_uid: str, transfer_syntax: str) -> bytes:
+    """Preamble, ``DICM`` and the File Meta Information of a received instance.
+
+    The elements pynetdicom's ``event.file_meta`` holds, encoded directly: through
+    pydicom that took ~0.4 ms an image, on the path the C-GET waits on.
+    """
+    from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
+
+    version = PYNETDICOM_IMPLEMENTATION_VERSION.encode("ascii")
+    version += b" " * (len(version) % 2)
+    body = b"".join(
+        (
+            _element(0x00020001, b"OB", b"\x00\x01"),
+            _element(0x00020002, b"UI", _uid(sop_class_uid)),
+            _element(0x00020003, b"UI", _uid(sop_instance_uid)),
+            _element(0x00020010, b"UI", _uid(transfer_syntax)),
+            _element(0x00020012, b"UI", _uid(PYNETDICOM_IMPLEMENTATION_UID)),
+            _element(0x00020013, b"SH", version),
+        )
+    )
+    length = _element(0x00020000, b"UL", struct.pack("<I", len(body)))
+    return b"\0" * 128 + b"DICM" + length + body
 
 
 def transfer_syntaxes() -> list[str]:
@@ -102,11 +142,16 @@ class InstanceWriter:
         if self.cancelled():
             return STATUS_OUT_OF_RESOURCES
         try:
-            data = event.encoded_dataset(include_meta=True)
-            uid = event.request.AffectedSOPInstanceUID
+            request = event.request
+            uid = request.AffectedSOPInstanceUID
+            header = file_meta_header(
+                request.AffectedSOPClassUID, uid, event.context.transfer_syntax
+            )
             with self._lock:
                 index = self.count + self.failures
-            (self.folder / instance_file_name(uid, index)).write_bytes(data)
+            with open(self.folder / instance_file_name(uid, index), "wb") as handle:
+                handle.write(header)
+                handle.write(request.DataSet.getbuffer())
         except OSError as error:
             log.warning("could not write a received instance: %s", error.strerror)
             with self._lock:
@@ -152,6 +197,8 @@ class StorageListener:
         from pynetdicom import AE, AllStoragePresentationContexts, evt
         from pynetdicom.sop_class import Verification
 
+        from viewer.pacs.transport import tune_accepted
+
         ae = AE(ae_title=self.identity.ae_title)
         ae.require_called_aet = True
         ae.maximum_pdu_size = 0  # no limit: fewer, larger PDUs for big series
@@ -162,7 +209,9 @@ class StorageListener:
         address = (self.identity.listener_host or "", self.identity.listener_port)
         try:
             self._server = ae.start_server(
-                address, block=False, evt_handlers=[(evt.EVT_C_STORE, self.writer)]
+                address,
+                block=False,
+                evt_handlers=[(evt.EVT_C_STORE, self.writer), (evt.EVT_CONN_OPEN, tune_accepted)],
             )
         except OSError as error:
             raise PacsError(
