@@ -11,13 +11,15 @@ The cases are the user's own reviewed collection for that modality when it has a
 (they look like the user's patients), else the shared sample cases: the sample CT for
 CT, three of the twelve MR patients for MR. The bundled models have seen the sample
 cases in training, so on them they are hard to beat; that errs on the safe side.
-Numpy/torch only, no Qt.
+A model's score is kept while its bytes and the cases' files are unchanged, so the
+active model is scored once however many candidates meet it. Numpy/torch only, no Qt.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+import threading
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -106,8 +108,10 @@ def validation_cases(modality: str) -> list[Case]:
     return present
 
 
-def score_model(model, cases: list[Case], device: str = "cpu", loaded_cases=None) -> ModelScore:
-    """Whole-pipeline Dice of one model on each case."""
+def score_model(model, cases: list[Case], device: str = "cpu", loaded_cases=None,
+                cancel=None, on_case=None) -> ModelScore:
+    """Whole-pipeline Dice of one model on each case (``cancel()`` is checked between
+    batches, ``on_case()`` called after each case)."""
     from segmentation.inference import resolve_model, segment_volume
     from segmentation.metrics import dice_iou
 
@@ -116,29 +120,95 @@ def score_model(model, cases: list[Case], device: str = "cpu", loaded_cases=None
         Path(loaded.path) if loaded.path else Path(), loaded.name, loaded.config.modality
     )
     for case, (volume, reference) in zip(cases, loaded_cases, strict=True):
-        result = segment_volume(volume, model=loaded, device=device)
+        result = segment_volume(volume, model=loaded, device=device, cancel=cancel)
         dice, _ = dice_iou(result.mask > 0, reference)
         score.dice_by_case[case.name] = round(float(dice), 4)
         score.volume_ml_by_case[case.name] = round(float(result.measurements.volume_ml), 1)
+        if on_case is not None:
+            on_case()
     return score
 
 
-def compare_with_active(candidate: str | Path, device: str = "cpu", cases=None) -> Comparison:
-    """Score ``candidate`` and the active model of its modality on the same cases."""
-    from segmentation.model_file import load_model
+def _file_identity(path: Path) -> tuple[str, int, int]:
+    stat = path.stat()
+    return str(path.resolve()), stat.st_mtime_ns, stat.st_size
+
+
+def _content_digest(path: Path) -> str:
+    """SHA-256 of a model file (a few MB: milliseconds), so a copy of a model scored
+    before (an imported file, a model moved into the models folder) is not rescored."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _score_key(model_path: Path, cases: list[Case], device: str) -> tuple | None:
+    """What a score depends on: the model's bytes, each case's files, the device; None
+    when a file is missing (then nothing is cached)."""
+    try:
+        files = [(_content_digest(Path(model_path)),)]
+        for case in cases:
+            files += [(case.name,), _file_identity(case.image), _file_identity(case.label)]
+    except OSError:
+        return None
+    return tuple(files), str(device)
+
+
+# Scores already computed in this process (the active model is scored once, however
+# many candidates are compared with it; asking again after a Cancel costs nothing).
+# A changed model or a rewritten case file is a new key. A score is a few numbers per case.
+_SCORES: dict[tuple, ModelScore] = {}
+_SCORES_LOCK = threading.Lock()
+
+
+def compare_with_active(candidate: str | Path, device: str = "cpu", cases=None,
+                        progress=None, cancel=None) -> Comparison:
+    """Score ``candidate`` and the active model of its modality on the same cases.
+
+    Each model file is scored once per set of cases (the score is kept while the
+    files are unchanged); the cases are read only when a score has to be computed.
+    ``progress(done, total)`` counts model-case segmentations (a score already known
+    counts as done); ``cancel()`` stops it (:class:`SegmentationCancelled`).
+    """
+    from segmentation.inference import resolve_model
     from segmentation.registry import active_model_path
     from viewer.io import load_volume
 
-    new = load_model(candidate)  # ModelFileError for a broken file, before any work
+    new = resolve_model(candidate)  # ModelFileError for a broken file, before any work
     modality = new.config.modality
     cases = cases if cases is not None else validation_cases(modality)
-    loaded_cases = []
-    for case in cases:
-        volume = load_volume(case.image)
-        loaded_cases.append((volume, np.asarray(load_volume(case.label).array) > 0))
-    active = load_model(active_model_path(modality))
-    return Comparison(
-        candidate=score_model(new, cases, device, loaded_cases),
-        active=score_model(active, cases, device, loaded_cases),
-        cases=[case.name for case in cases],
-    )
+    active_path = active_model_path(modality)
+    resolve_model(active_path)  # the same one-line error for a damaged active model
+    loaded_cases = None
+    scores = []
+    total, done = 2 * len(cases), [0]
+
+    def one_more() -> None:
+        done[0] += 1
+        if progress is not None:
+            progress(done[0], total)
+
+    for path in (Path(candidate), Path(active_path)):
+        key = _score_key(path, cases, device)
+        with _SCORES_LOCK:
+            score = _SCORES.get(key) if key is not None else None
+        if score is None:
+            if loaded_cases is None:
+                loaded_cases = [
+                    (load_volume(case.image), np.asarray(load_volume(case.label).array) > 0)
+                    for case in cases
+                ]
+            score = score_model(path, cases, device, loaded_cases, cancel, one_more)
+            if key is not None:
+                with _SCORES_LOCK:
+                    _SCORES[key] = score
+        else:
+            for _case in cases:
+                one_more()
+            score = replace(score, path=path)  # the same bytes may sit in another file
+        scores.append(score)
+    return Comparison(candidate=scores[0], active=scores[1], cases=[case.name for case in cases])

@@ -122,6 +122,7 @@ def _read_payload(path: Path) -> dict:
         ImportError,
         KeyError,
         TypeError,
+        IndexError,  # a file cut short inside its pickle: the unpickler's stack runs dry
     ) as error:
         log.debug("torch.load failed: %s", error)
         raise ModelFileError(

@@ -162,3 +162,85 @@ def list_models() -> list[ModelEntry]:
         if entry:
             entries.append(entry)
     return entries
+
+
+def is_bundled(path: str | Path) -> bool:
+    """Is ``path`` one of the models shipped with SpleenScope?"""
+    resolved = Path(path).expanduser().resolve()
+    return any(bundled_model_path(m).resolve() == resolved for m in BUNDLED_MODEL_NAMES)
+
+
+def make_active(path: str | Path) -> str:
+    """Make the model at ``path`` the active one of its modality; returns the modality.
+
+    A bundled model is remembered as "the bundled one" (so an update of SpleenScope
+    brings its new bundled model), any other as its file. Comparing with the active
+    model first is the caller's part (:mod:`segmentation.model_comparison`).
+    """
+    from segmentation.model_file import load_model
+
+    modality = load_model(path).config.modality  # ModelFileError for a broken file
+    set_active_model(None if is_bundled(path) else path, modality=modality)
+    return modality
+
+
+def find_model(name_or_path: str | Path) -> Path:
+    """A listed model by its file name (``mine.pt``, ``mine``) or its name, else a model
+    file on disk; a one-line :class:`ModelFileError` when none or several match."""
+    text = str(name_or_path)
+    entries = list_models()
+    by_file = [e.path for e in entries if text in (e.path.name, e.path.stem)]
+    matches = by_file or [e.path for e in entries if e.name == text]
+    if len(matches) > 1:
+        raise ModelFileError(
+            f"{text}: several models match ({', '.join(str(p) for p in matches)}); give the path"
+        )
+    if matches:
+        return matches[0]
+    path = Path(text).expanduser()
+    if path.is_file():
+        return path
+    names = ", ".join(sorted({entry.path.stem for entry in entries})) or "none"
+    raise ModelFileError(
+        f"{text}: no such model or file; 'spleenscope models list' shows the models ({names})"
+    )
+
+
+def import_model_file(source: str | Path) -> tuple[Path, bool]:
+    """Copy a model file into :func:`user_models_dir`: ``(its path there, copied)``.
+
+    The file is checked first (:func:`segmentation.model_file.load_model`), so a
+    damaged or foreign file raises :class:`ModelFileError` and nothing is copied. It
+    keeps its file name, with ``_2``, ``_3``... when that name is taken: an existing
+    model is never replaced. A file already in the folder, or a byte-identical copy
+    of one there, is not copied again (``copied`` is False). Importing does not make
+    the model active.
+    """
+    import filecmp
+    import shutil
+
+    from segmentation.model_file import load_model
+    from viewer.atomic import OutputPathError, atomic_path
+    from viewer.model_card import free_model_path
+
+    source = Path(source).expanduser()
+    loaded = load_model(source)  # the one-line reason for a bad file, before any copy
+    folder = user_models_dir()
+    resolved = source.resolve()
+    if resolved.parent == folder.resolve():
+        return resolved, False
+    size = source.stat().st_size
+    for existing in sorted(folder.glob("*.pt")):
+        if existing.stat().st_size == size and filecmp.cmp(existing, source, shallow=False):
+            log.info("model %s is already there as %s", source.name, existing.name)
+            return existing, False
+    for _attempt in range(5):
+        target = free_model_path(folder, source.stem)
+        try:
+            with atomic_path(target, suffix=".pt", overwrite=False) as temporary:
+                shutil.copyfile(source, temporary)
+        except OutputPathError:
+            continue  # taken while copying: the next free name
+        log.info("imported %s model %s as %s", loaded.config.modality, loaded.name, target.name)
+        return target, True
+    raise ModelFileError(f"{source.name}: could not find a free name in the models folder")

@@ -17,7 +17,7 @@ from viewer.errors import SpleenScopeError
 
 SUBCOMMANDS = (
     "info", "convert", "segment", "train", "evaluate", "view", "batch", "pacs",
-    "export_images", "import_images", "survey",
+    "export_images", "import_images", "survey", "models",
 )  # fmt: skip
 
 

@@ -5,10 +5,17 @@ Dice, date and training data (from its model card, :mod:`viewer.model_card`); se
 the active model of a modality (the one the next Segment of a CT or an MR uses);
 deletes a user model after a confirmation. The bundled models cannot be deleted.
 
+Import… copies a ``.pt`` model file into the user's models folder
+(:func:`segmentation.registry.import_model_file`: checked first, never over a model
+there; a damaged file gets one line and nothing is copied).
+
 Setting a model active is never one click on trust: the new model and the active one
 segment the same validation cases first (:mod:`segmentation.model_comparison`), both
 mean Dice scores are shown, and a model that scores lower needs an explicit "Use it
-anyway" in a warning box (Cancel is the default).
+anyway" in a warning box (Cancel is the default); an imported model that scores as
+well is offered, not switched to. The comparison runs off the GUI thread
+(:func:`viewer.ui.background.run_in_background`), with a busy bar and Cancel, while
+the list stays usable; closing the dialog cancels it and changes nothing.
 """
 
 from __future__ import annotations
@@ -22,10 +29,12 @@ from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtWidgets import (
     QAbstractItemView,
     QDialog,
+    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QMessageBox,
+    QProgressBar,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -58,6 +67,7 @@ class ModelManagerDialog(QDialog):
     """Non-modal list of models; emits ``active_changed(path)`` after a change."""
 
     active_changed = pyqtSignal(object)  # Path of the new active model
+    comparison_finished = pyqtSignal(object)  # the Comparison, or None (failed, cancelled)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -65,11 +75,13 @@ class ModelManagerDialog(QDialog):
         self.setObjectName("model_manager")
         self.entries: list[registry.ModelEntry] = []
         self.confirm_box: QMessageBox | None = None
-        self.worse_box: QMessageBox | None = None
+        self.worse_box: QMessageBox | None = None  # "Use it anyway" for a lower score
+        self.activate_box: QMessageBox | None = None  # "Make it active" after an import
+        self.file_chooser: QFileDialog | None = None
         self.last_comparison = None  # segmentation.model_comparison.Comparison
-        # Comparisons already made, by (new file, active file) and their modification
-        # times: asking again after a Cancel does not segment the cases again.
-        self._comparisons: dict[tuple, object] = {}
+        # The running comparison or import (viewer.ui.background.BackgroundTask). Scores
+        # already computed are kept by the engine, so asking again costs nothing.
+        self.comparison_task = None
 
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setObjectName("model_table")
@@ -99,12 +111,27 @@ class ModelManagerDialog(QDialog):
         self.delete_button = QPushButton("Delete…")
         self.delete_button.setObjectName("delete_model")
         self.delete_button.clicked.connect(self.delete_selected)
+        self.import_button = QPushButton("Import…")
+        self.import_button.setObjectName("import_model")
+        self.import_button.setToolTip("Copy a .pt model file into your models folder, compare "
+                                      "it with the active model and offer it")
+        self.import_button.clicked.connect(lambda _checked=False: self.choose_file_to_import())
+        self.progress = QProgressBar()
+        self.progress.setObjectName("comparison_progress")
+        self.progress.setTextVisible(False)
+        self.progress.setMaximumHeight(12)
+        self.progress.setVisible(False)
+        self.cancel_button = QPushButton("Cancel comparison")
+        self.cancel_button.setObjectName("cancel_comparison")
+        self.cancel_button.clicked.connect(self.cancel_comparison)
+        self.cancel_button.setVisible(False)
         refresh = QPushButton("Refresh")
         refresh.clicked.connect(self.refresh)
         close = QPushButton("Close")
         close.clicked.connect(self.close)
         buttons = QHBoxLayout()
-        for button in (self.activate_button, self.delete_button, refresh):
+        for button in (self.activate_button, self.import_button, self.delete_button, refresh,
+                       self.cancel_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
         buttons.addWidget(close)
@@ -113,6 +140,7 @@ class ModelManagerDialog(QDialog):
         layout.addWidget(self.table, 1)
         layout.addWidget(self.details)
         layout.addWidget(self.comparison_label)
+        layout.addWidget(self.progress)
         layout.addLayout(buttons)
         self.resize(1060, 420)
         self.refresh()
@@ -172,8 +200,10 @@ class ModelManagerDialog(QDialog):
 
     def _selection_changed(self) -> None:
         entry = self.selected_entry()
-        self.activate_button.setEnabled(entry is not None)
-        self.delete_button.setEnabled(entry is not None and not entry.is_bundled)
+        busy = self.is_comparing()  # one comparison at a time; the list stays usable
+        self.activate_button.setEnabled(entry is not None and not busy)
+        self.import_button.setEnabled(not busy)
+        self.delete_button.setEnabled(entry is not None and not entry.is_bundled and not busy)
         self.delete_button.setToolTip(
             "The bundled model cannot be deleted" if entry and entry.is_bundled else "")
         self.details.setText(self._details_html(entry) if entry else "")
@@ -202,77 +232,165 @@ class ModelManagerDialog(QDialog):
         return "<br>".join(parts)
 
     # ------------------------------------------------------------------ actions
+    def is_comparing(self) -> bool:
+        return self.comparison_task is not None
+
     def set_selected_active(self) -> bool:
-        """Compare the selected model with the active one, then activate or ask.
+        """Make the selected model active, after comparing it with the active one.
 
-        Returns True when the model is active now; False when it is not (an error, or a
-        lower score waiting for the user's answer in ``worse_box``).
+        Returns True when it already is the active model. Otherwise the comparison
+        starts in the background (False): a model that scores at least as well becomes
+        active when it ends, a lower score asks in ``worse_box`` first.
         """
-        from PyQt5.QtWidgets import QApplication
-
-        from segmentation.model_comparison import compare_with_active
-        from viewer.errors import SpleenScopeError
-
         entry = self.selected_entry()
-        if entry is None:
+        if entry is None or self.is_comparing():
             return False
         if entry.path.resolve() == registry.active_model_path(entry.modality).resolve():
             return True
-        self.comparison_label.setText(f"Comparing {entry.name} with the active model…")
-        active = registry.active_model_path(entry.modality)
-        key = tuple((str(p), p.stat().st_mtime) for p in (entry.path, active) if p.is_file())
-        QApplication.setOverrideCursor(Qt.WaitCursor)
-        try:
-            comparison = self._comparisons.get(key) or compare_with_active(entry.path)
-            self._comparisons[key] = comparison
-        except SpleenScopeError as error:
-            self.comparison_label.setText("")
-            QMessageBox.warning(self, "Cannot use this model", str(error))
-            return False
-        finally:
-            QApplication.restoreOverrideCursor()
-        self.last_comparison = comparison
-        self.comparison_label.setText(comparison.text().replace("\n", " · "))
-        if not comparison.candidate_is_worse:
-            return self._activate(entry)
-        box = QMessageBox(
-            QMessageBox.Warning,
-            "This model scores lower",
-            f"{comparison.text()}\n\nThe selected model is worse than the active one on these "
-            "cases. Make it active anyway? The next Segment will use it.",
-            QMessageBox.Cancel,
-            self,
-        )
-        use = box.addButton("Use it anyway", QMessageBox.DestructiveRole)
-        box.setObjectName("confirm_worse_model_box")
-        use.setObjectName("use_worse_model")
-        box.setDefaultButton(QMessageBox.Cancel)
-        box.setAttribute(Qt.WA_DeleteOnClose)
-        box.buttonClicked.connect(lambda button, e=entry: self._worse_answer(button is use, e))
-        self.worse_box = box
-        box.open()
+        self._compare(entry, ask_when_better=False)
         return False
 
-    def _worse_answer(self, confirmed: bool, entry: registry.ModelEntry) -> None:
-        self.worse_box = None
+    def _compare(self, entry: registry.ModelEntry, ask_when_better: bool) -> None:
+        """Both models segment the same validation cases, off the GUI thread: seconds to
+        minutes of inference, during which the list stays usable."""
+        from viewer.ui.background import run_in_background
+
+        self.comparison_task = run_in_background(
+            self, lambda path=entry.path: _compare_off_gui_thread(path),
+            lambda comparison, e=entry: self._compared(e, comparison, ask_when_better),
+            lambda message, e=entry: self._not_compared(e, message),
+            on_progress=self._compare_progress,
+            on_cancelled=lambda: self._idle("Comparison cancelled; nothing changed."))
+        self._busy(f"Comparing {entry.name} with the active {entry.modality} model on the "
+                   "same validation cases…")
+
+    def cancel_comparison(self) -> None:
+        if self.comparison_task is not None:
+            self.comparison_task.cancel()
+
+    def _busy(self, text: str) -> None:
+        self.comparison_label.setText(text)
+        self.progress.setRange(0, 0)
+        self.progress.setVisible(True)
+        self.cancel_button.setVisible(True)
+        self._selection_changed()
+
+    def _idle(self, text: str, finished: bool = True) -> None:
+        """Back to the list; ``finished``: announce that no comparison came of it."""
+        self.comparison_task = None
+        self.progress.setVisible(False)
+        self.cancel_button.setVisible(False)
+        self.comparison_label.setText(text)
+        self._selection_changed()
+        if finished:
+            self.comparison_finished.emit(None)
+
+    def _compare_progress(self, value) -> None:
+        done, total = value
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+
+    def _not_compared(self, entry: registry.ModelEntry, message: str) -> None:
+        log.info("could not compare %s with the active model: %s", entry.name, message)
+        self.last_comparison = None
+        self._idle(f"Cannot use {entry.name}: {message}")
+
+    def _compared(self, entry: registry.ModelEntry, comparison, ask_when_better: bool) -> None:
+        self.last_comparison = comparison
+        self._idle(comparison.text().replace("\n", " · "), finished=False)
+        if not comparison.candidate_is_worse and not ask_when_better:
+            self._activate(entry)
+            self.comparison_finished.emit(comparison)
+            return
+        if comparison.candidate_is_worse:
+            box = QMessageBox(
+                QMessageBox.Warning, "This model scores lower",
+                f"{comparison.text()}\n\nThe selected model is worse than the active one on "
+                "these cases. Make it active anyway? The next Segment will use it.",
+                QMessageBox.Cancel, self)
+            yes = box.addButton("Use it anyway", QMessageBox.DestructiveRole)
+            yes.setObjectName("use_worse_model")
+            box.setObjectName("confirm_worse_model_box")
+            box.setDefaultButton(QMessageBox.Cancel)
+            self.worse_box = box
+        else:
+            box = QMessageBox(
+                QMessageBox.Question, "Use the imported model?",
+                f"{comparison.text()}\n\nMake it the active {entry.modality} model? The next "
+                f"{entry.modality} Segment will use it.",
+                QMessageBox.No, self)
+            yes = box.addButton("Make it active", QMessageBox.YesRole)
+            yes.setObjectName("use_imported_model")
+            box.setObjectName("confirm_imported_model_box")
+            box.setDefaultButton(QMessageBox.No)
+            self.activate_box = box
+        box.setAttribute(Qt.WA_DeleteOnClose)
+        box.buttonClicked.connect(lambda button, e=entry: self._answer(button is yes, e))
+        box.open()
+        self.comparison_finished.emit(comparison)
+
+    def _answer(self, confirmed: bool, entry: registry.ModelEntry) -> None:
+        self.worse_box = self.activate_box = None
         if confirmed:
             self._activate(entry)
         else:
-            log.info("kept the active model; %s scored lower", entry.name)
+            log.info("kept the active %s model; not %s", entry.modality, entry.name)
 
     def _activate(self, entry: registry.ModelEntry) -> bool:
         try:
-            if entry.is_bundled:
-                registry.set_active_model(None, modality=entry.modality)
-            else:
-                registry.set_active_model(entry.path)
+            registry.make_active(entry.path)
         except ModelFileError as error:
-            QMessageBox.warning(self, "Cannot use this model", str(error))
+            self.comparison_label.setText(f"Cannot use {entry.name}: {error}")
             return False
         log.info("active %s model: %s", entry.modality, entry.name)
         self.refresh()
         self.active_changed.emit(entry.path)
         return True
+
+    # ------------------------------------------------------------------ importing
+    def choose_file_to_import(self) -> QFileDialog:
+        """Open a file dialog for a ``.pt`` model; the chosen file goes to :meth:`import_file`."""
+        chooser = QFileDialog(self, "Import a model file", "", "SpleenScope models (*.pt)")
+        chooser.setObjectName("import_model_chooser")
+        chooser.setFileMode(QFileDialog.ExistingFile)
+        chooser.setAcceptMode(QFileDialog.AcceptOpen)
+        chooser.setAttribute(Qt.WA_DeleteOnClose)
+        chooser.fileSelected.connect(self.import_file)
+        self.file_chooser = chooser
+        chooser.open()
+        return chooser
+
+    def import_file(self, path: str | Path) -> None:
+        """Check the file and copy it into the user's models folder (never over a model
+        there; a damaged file gets one line and nothing is copied), then compare it with
+        the active model and ask whether to use it."""
+        from viewer.ui.background import run_in_background
+
+        self.file_chooser = None
+        if self.is_comparing() or not path:
+            return
+        path = Path(path)
+        self.comparison_task = run_in_background(
+            self, lambda: registry.import_model_file(path), self._imported,
+            lambda message: self._idle(f"Cannot import {path.name}: {message}"),
+            on_cancelled=lambda: self._idle(f"Import of {path.name} cancelled."))
+        self._busy(f"Checking {path.name}…")
+
+    def _imported(self, found: tuple[Path, bool]) -> None:
+        target, copied = found
+        self.comparison_task = None
+        self.refresh()
+        self.select(target)
+        entry = self.selected_entry()
+        note = "Imported" if copied else "Already in your models folder:"
+        if entry is None:  # removed meanwhile
+            self._idle(f"{note} {target.name}")
+            return
+        if entry.path.resolve() == registry.active_model_path(entry.modality).resolve():
+            self._idle(f"{note} {entry.name}; it is the active {entry.modality} model.")
+            return
+        self.comparison_label.setText(f"{note} {entry.name}.")
+        self._compare(entry, ask_when_better=True)
 
     def delete_selected(self) -> bool:
         """Ask, then delete the selected user model (never the bundled one)."""
@@ -291,6 +409,11 @@ class ModelManagerDialog(QDialog):
         box.open()
         return True
 
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        # Closed while comparing: nothing is switched behind the user's back.
+        self.cancel_comparison()
+        super().closeEvent(event)
+
     def _delete_answer(self, result: int, entry: registry.ModelEntry) -> None:
         self.confirm_box = None
         if result != QMessageBox.Yes:
@@ -302,3 +425,15 @@ class ModelManagerDialog(QDialog):
             self.active_changed.emit(registry.active_model_path(entry.modality))
         log.info("deleted model %s", entry.name)
         self.refresh()
+
+
+def _compare_off_gui_thread(path: Path):
+    """The comparison as the background task runs it: its torch threads below the GUI
+    thread's priority, its progress and Cancel wired to the task."""
+    from segmentation.model_comparison import compare_with_active
+    from viewer.ui.background import cancel_requested, report_progress
+    from viewer.ui.segment_worker import lower_compute_priority
+
+    lower_compute_priority()
+    return compare_with_active(path, progress=lambda done, total: report_progress((done, total)),
+                               cancel=cancel_requested)
