@@ -16,7 +16,6 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-from PyQt5.QtCore import QProcess
 from PyQt5.QtWidgets import QMessageBox
 
 from segmentation import registry
@@ -211,14 +210,14 @@ def test_stop_ends_the_child_within_seconds_and_keeps_a_loadable_model(
     assert "Epoch" in dialog.panel.status_label.text() and "of 500" in dialog.panel.status_label.text()
     assert "left" in dialog.panel.status_label.text()
     _keep_screenshot(dialog, tmp_path / "training_dialog_running.png")
-    pid = dialog.process.processId()
+    pid = dialog.child.pid
     stopped_at = time.monotonic()
     with qtbot.waitSignal(dialog.training_finished, timeout=30_000):
         qtbot.mouseClick(dialog.stop_button, 1)
     seconds = time.monotonic() - stopped_at
     assert seconds < 10, f"Stop took {seconds:.1f} s"
-    assert dialog.process.state() == QProcess.NotRunning
-    assert dialog.process.exitCode() == 0  # SIGTERM handled: a clean, orderly exit
+    assert not dialog.is_running()
+    assert dialog.child.exit_code == 0 and not dialog.child.crashed  # SIGTERM handled
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
     run = dialog.run
@@ -235,14 +234,14 @@ def test_stop_ends_the_child_within_seconds_and_keeps_a_loadable_model(
 
 def test_kill_after_grace_when_the_child_ignores_stop(qtbot, dataset):
     dialog = _dialog(qtbot, dataset, epochs=500, name="killed")
-    dialog.child.kill_grace_ms = 200
+    dialog.kill_grace_ms = 200
     dialog.start()
     qtbot.waitUntil(lambda: dialog.run.epochs > 0, timeout=120_000)
     # a child stuck in a long step: stop it (SIGSTOP) so SIGTERM cannot be handled
-    os.kill(dialog.process.processId(), 19)
+    os.kill(dialog.child.pid, 19)
     with qtbot.waitSignal(dialog.training_finished, timeout=20_000):
         dialog.stop()
-    assert dialog.process.exitStatus() == QProcess.CrashExit
+    assert dialog.child.crashed
     assert dialog.run.error is not None and "stopped" in dialog.run.error
 
 
@@ -276,7 +275,7 @@ def test_invalid_data_lists_the_problems_and_does_not_start(qtbot, tmp_path, kin
     qtbot.waitUntil(lambda: dialog.form.problem_list.isVisible(), timeout=30_000)
     problems = [dialog.form.problem_list.item(i).text() for i in range(dialog.form.problem_list.count())]
     assert any(expected in problem for problem in problems), problems
-    assert dialog.process is None and not dialog.is_running()
+    assert dialog.child is None and not dialog.is_running()
     assert dialog.start_button.isEnabled()
     assert not dialog.form.data_status.text().endswith("all usable")
     if kind == "values":
@@ -290,7 +289,7 @@ def test_empty_collection_is_refused_with_a_reason(qtbot):
     dialog.start()
     qtbot.waitUntil(lambda: dialog.form.problem_list.isVisible(), timeout=30_000)
     assert "no training cases found" in dialog.form.problem_list.item(0).text()
-    assert dialog.process is None
+    assert dialog.child is None
 
 
 def test_model_manager_deletes_user_models_after_confirmation_never_the_bundled(
@@ -407,7 +406,7 @@ def test_closing_the_window_ends_a_running_training(qtbot, dataset):
                      epochs=500, name="closing")
     dialog.start()
     qtbot.waitUntil(lambda: dialog.run.epochs > 0, timeout=120_000)
-    pid = dialog.process.processId()
+    pid = dialog.child.pid
     dialog.close()  # closing the dialog only hides it: training goes on
     assert dialog.is_running()
     from PyQt5.QtCore import QThread

@@ -1,8 +1,12 @@
 """The one background helper: result, progress and cancel arrive on the GUI thread;
-a deleted owner hears nothing and its task is cancelled."""
+a deleted owner hears nothing and its task is cancelled. The same rule for a real
+child process: cancel is SIGTERM then a kill after the grace time, its last output
+and its end still arrive, quitting leaves no child behind."""
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 
@@ -92,3 +96,93 @@ def test_a_deleted_owner_hears_nothing_and_cancels_the_task(qtbot):
     qtbot.wait(50)  # the queued outcome arrives now and is dropped
     assert calls.seen == []
     assert not background.running_threads()
+
+
+# ----------------------------------------------------------- child processes
+#: A child that says it is ready, then exits 0 on SIGTERM (as training does) or, with
+#: "ignore", keeps running until it is killed.
+CHILD = """
+import signal, sys, time
+if sys.argv[1] == "ignore":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+else:
+    signal.signal(signal.SIGTERM, lambda *_: (print("saved", flush=True), sys.exit(0)))
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def _child(qtbot, mode: str, owner=None, grace_ms: int | None = None):
+    owner = owner or QObject()
+    calls = _Calls()
+    task = background.run_process_in_background(
+        owner, [sys.executable, "-c", CHILD, mode], calls("stdout"), calls("stderr"),
+        calls("ended"), calls("failed_to_start"), kill_grace_ms=grace_ms)
+    qtbot.waitUntil(lambda: _said(calls) == b"ready\n", timeout=10000)
+    return owner, task, calls
+
+
+def _said(calls: _Calls) -> bytes:
+    """The child's standard output as it arrived (in chunks of any size)."""
+    return b"".join(args[0] for kind, *args in calls.seen if kind == "stdout")
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_a_cancelled_child_says_its_last_words_and_ends_cleanly(qtbot):
+    owner, task, calls = _child(qtbot, "save")
+    assert task in background.running_tasks() and task not in background.running_threads()
+    pid = task.pid
+    task.cancel()  # SIGTERM: the child saves and exits 0
+    qtbot.waitUntil(lambda: not task.isRunning(), timeout=10000)
+    assert _said(calls) == b"ready\nsaved\n"  # its last words arrive before its end
+    assert calls.seen[-1] == ("ended", 0, False)
+    assert calls.threads == {threading.get_ident()}
+    assert (task.exit_code, task.crashed, task.is_cancelled()) == (0, False, True)
+    assert _gone(pid) and task not in background.running_tasks()
+
+
+def test_a_child_that_ignores_cancel_is_killed_after_its_grace_time(qtbot):
+    _owner, task, calls = _child(qtbot, "ignore", grace_ms=300)
+    started = time.monotonic()
+    task.cancel()
+    qtbot.waitUntil(lambda: not task.isRunning(), timeout=10000)
+    assert 0.25 < time.monotonic() - started < 5
+    assert calls.seen[-1] == ("ended", task.exit_code, True) and task.crashed
+    assert _gone(task.pid)
+
+
+def test_a_deleted_owner_stops_its_child_and_hears_nothing(qtbot):
+    owner, task, calls = _child(qtbot, "save")
+    pid = task.pid
+    owner.deleteLater()
+    qtbot.waitUntil(lambda: not task.isRunning(), timeout=10000)
+    assert task.is_cancelled() and task.exit_code == 0 and _gone(pid)
+    assert _said(calls) == b"ready\n"  # nothing after the owner went, not even "saved"
+    assert not [kind for kind, *_ in calls.seen if kind != "stdout"]
+
+
+def test_quitting_ends_every_child_even_one_that_ignores_sigterm(qtbot):
+    _owner, task, calls = _child(qtbot, "ignore")  # default grace: 15 s
+    pid = task.pid
+    started = time.monotonic()
+    assert not background.wait_for_all(500)  # it did not exit in time: it was killed
+    assert time.monotonic() - started < 5
+    assert not task.isRunning() and task.crashed and _gone(pid)
+    assert not background.running_tasks()
+
+
+def test_a_command_that_cannot_start_is_reported(qtbot, tmp_path):
+    calls = _Calls()
+    task = background.run_process_in_background(
+        QObject(), [str(tmp_path / "no-such-program")], calls("stdout"), calls("stderr"),
+        calls("ended"), calls("failed_to_start"))
+    qtbot.waitUntil(lambda: bool(calls.seen), timeout=10000)
+    assert calls.seen == [("failed_to_start",)] and not task.isRunning()
+    assert task.pid is None and task.exit_code is None

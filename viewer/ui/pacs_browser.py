@@ -1,9 +1,11 @@
 """File > PACS…: search a PACS, expand studies to series, retrieve one series and open it.
 
-Every network call runs off the GUI thread (:class:`PacsJob`), so a slow archive or
-a list of hundreds of series never freezes the window: studies appear as the PACS
-sends them, a study's series are asked for when it is expanded, and a retrieve shows
-its progress with a Cancel button. Failures are one line in red under the list;
+Every network call runs off the GUI thread through
+:func:`viewer.ui.background.run_in_background` (the window's one way and one
+lifetime rule for background work), so a slow archive or a list of hundreds of
+series never freezes the window: studies appear as the PACS sends them (in batches,
+as progress reports), a study's series are asked for when it is expanded, and a
+retrieve shows its progress with a Cancel button. Failures are one line in red under the list;
 nothing is retrieved to the open-able place until it is complete
 (:mod:`viewer.pacs.staging`). Patient names appear in this table and nowhere else.
 """
@@ -11,11 +13,10 @@ nothing is retrieved to the open-able place until it is complete
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from PyQt5.QtCore import Qt, QThread, pyqtSignal
+from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -34,55 +35,18 @@ from PyQt5.QtWidgets import (
 )
 
 from viewer.errors import SpleenScopeError
-from viewer.ui.background import deliver_if_alive, keep_alive
+from viewer.ui.background import (
+    BackgroundTask,
+    cancel_requested,
+    current_task,
+    report_progress,
+    run_in_background,
+)
 
 log = logging.getLogger(__name__)
 
 STUDY_BATCH = 25  # studies handed to the table at a time while a search streams in
 SERIES_ROLE = Qt.UserRole + 1
-
-
-class PacsJob(QThread):
-    """One PACS call off the GUI thread; ``progress`` / ``batch`` / ``done`` / ``failed``
-    arrive on the GUI thread. ``function(job)`` may call ``job.report(n, total)`` and
-    ``job.send_batch(items)``; ``job.cancel_event`` is set by Cancel."""
-
-    progress = pyqtSignal(int, int)
-    batch = pyqtSignal(object)
-    done = pyqtSignal(object)
-    failed = pyqtSignal(str)
-
-    def __init__(self, function: Callable[[PacsJob], object]) -> None:
-        super().__init__()
-        self.function = function
-        self.cancel_event = threading.Event()
-        self.auth_failed = False  # the node refused the credentials
-
-    def cancel(self) -> None:
-        """Stop at the next instance (Cancel, or the application quitting)."""
-        self.cancel_event.set()
-
-    def report(self, done: int, total: int | None) -> None:
-        self.progress.emit(done, -1 if total is None else total)
-
-    def send_batch(self, items: list) -> None:
-        self.batch.emit(list(items))
-
-    def run(self) -> None:
-        from viewer.pacs.errors import PacsAuthenticationError
-
-        try:
-            result = self.function(self)
-        except PacsAuthenticationError as error:
-            self.auth_failed = True
-            self.failed.emit(str(error))
-        except SpleenScopeError as error:
-            self.failed.emit(str(error))
-        except Exception as error:  # a bug must become a message, not a dead window
-            log.exception("PACS task failed")
-            self.failed.emit(f"{type(error).__name__}: {error}")
-        else:
-            self.done.emit(result)
 
 
 def ask_password_in_window(parent) -> Callable:
@@ -112,13 +76,11 @@ class PacsBrowser(QDialog):
         self.setWindowTitle("PACS")
         self.resize(980, 620)
         self._open_series = open_series
-        self._jobs: set[PacsJob] = set()
-        self._retrieve_job: PacsJob | None = None
-        self._search_job: PacsJob | None = None
+        self._jobs: set[BackgroundTask] = set()  # running; a deleted browser cancels them
+        self._retrieve_job: BackgroundTask | None = None
+        self._search_job: BackgroundTask | None = None
         self._password: str | None = None
         self._build()
-        jobs = self._jobs  # plain Python: still there once the widget is deleted
-        self.destroyed.connect(lambda *_: [job.cancel() for job in list(jobs)])
 
     # ------------------------------------------------------------------ widgets
     def _build(self) -> None:
@@ -215,7 +177,7 @@ class PacsBrowser(QDialog):
         # from another one
         self._password = None
         if self._search_job is not None:
-            self._search_job.cancel_event.set()
+            self._search_job.cancel()  # its late batches are dropped
             self._search_job = None
         self.tree.clear()
         self.method_box.clear()
@@ -246,7 +208,7 @@ class PacsBrowser(QDialog):
             self.node_box.currentText().strip(), insecure=self.insecure_box.isChecked()
         )
 
-    def _client_factory(self) -> Callable:
+    def client_factory(self) -> Callable:
         """Resolve the node and any password now, on the GUI thread; the job opens the
         client with them."""
         from viewer.pacs.client import open_client
@@ -262,40 +224,43 @@ class PacsBrowser(QDialog):
 
         return factory
 
-    def _start(self, function, done, failed=None, batch=None, progress=None) -> PacsJob | None:
+    def _start(self, function, done, failed=None, progress=None,
+               cancelled=None) -> BackgroundTask | None:
+        """Run ``function(factory)`` in the background; None when the node or its
+        password could not be resolved (the reason is shown)."""
+        from viewer.pacs.errors import PacsAuthenticationError
+
         try:
-            factory = self._client_factory()
+            factory = self.client_factory()
         except SpleenScopeError as error:
             self._say(str(error), error=True)
             return None
-        job = PacsJob(lambda job: function(job, factory))
+        refused = {"password": False}  # plain Python, written on the worker thread
+
+        def work():
+            try:
+                return function(factory)
+            except PacsAuthenticationError:
+                refused["password"] = True
+                raise
+
+        def on_error(message: str) -> None:
+            if refused["password"]:
+                self._password = None  # ask again next time instead of failing forever
+            (failed or (lambda text: self._say(text, error=True)))(message)
+
+        job = run_in_background(self, work, done, on_error, on_progress=progress,
+                                on_cancelled=cancelled)
         jobs = self._jobs
-
-        def alive(callback):  # never call into a deleted browser (window closed)
-            return deliver_if_alive(self, callback, lambda: False)
-
-        job.done.connect(alive(done))
-        job.failed.connect(alive(lambda _message: self._forget_refused_password(job)))
-        job.failed.connect(alive(failed or (lambda message: self._say(message, error=True))))
-        if batch is not None:
-            job.batch.connect(alive(batch))
-        if progress is not None:
-            job.progress.connect(alive(progress))
+        jobs.add(job)
         job.finished.connect(lambda: jobs.discard(job))
-        self._jobs.add(job)
-        keep_alive(job)
-        job.start()
         return job
-
-    def _forget_refused_password(self, job: PacsJob) -> None:
-        if job.auth_failed:
-            self._password = None  # ask again next time instead of failing forever
 
     # ------------------------------------------------------------------ actions
     def test_connection(self) -> None:
         self._say("Testing the connection…")
 
-        def echo(job, factory):
+        def echo(factory):
             with factory() as client:
                 client.echo()
                 return client.node.label
@@ -320,35 +285,29 @@ class PacsBrowser(QDialog):
             self._say(str(error), error=True)
             return
         if self._search_job is not None:
-            self._search_job.cancel_event.set()
+            self._search_job.cancel()  # superseded: its late batches are dropped
         self.tree.clear()
         self._say("Searching…")
 
-        def find(job, factory):
+        def find(factory):
             count, pending = 0, []
             with factory() as client:
                 for study in client.iter_studies(query):
-                    if job.cancel_event.is_set():
+                    if cancel_requested():
                         break
                     pending.append(study)
                     count += 1
                     if len(pending) >= STUDY_BATCH:
-                        job.send_batch(pending)
+                        report_progress(pending)
                         pending = []
-            job.send_batch(pending)
+            report_progress(pending)
             return count
 
-        current: dict = {}  # this search's job, once started
-
-        def add(studies: list) -> None:
-            if current.get("job") is self._search_job:  # not a superseded search
-                self._add_studies(studies)
-
         def finished(count) -> None:
-            if current.get("job") is self._search_job:
-                self._say(f"{count} stud{'y' if count == 1 else 'ies'} found.")
+            self._search_job = None
+            self._say(f"{count} stud{'y' if count == 1 else 'ies'} found.")
 
-        self._search_job = current["job"] = self._start(find, finished, batch=add)
+        self._search_job = self._start(find, finished, progress=self._add_studies)
 
     def _add_studies(self, studies: list) -> None:
         for study in studies:
@@ -374,7 +333,7 @@ class PacsBrowser(QDialog):
         placeholder = QTreeWidgetItem(["Loading series…"])
         item.addChild(placeholder)
 
-        def list_series(job, factory):
+        def list_series(factory):
             with factory() as client:
                 return client.find_series(study_uid)
 
@@ -429,15 +388,21 @@ class PacsBrowser(QDialog):
             self._say(str(error), error=True)
             return
 
-        def fetch(job, factory):
+        def fetch(factory):
+            # progress and Cancel are also asked for on the storage listener's thread
+            task = current_task()
+
+            def report(done: int, total: int | None) -> None:
+                task.report_progress((done, -1 if total is None else total))
+
             with factory() as client:
                 return client.retrieve_series(
                     study_uid,
                     series_uid,
                     destination,
                     method=method,
-                    progress=job.report,
-                    cancelled=job.cancel_event.is_set,
+                    progress=report,
+                    cancelled=task.is_cancelled,
                 )
 
         def done(folder) -> None:
@@ -451,19 +416,24 @@ class PacsBrowser(QDialog):
             self._set_retrieving(False)
             self._say(message, error=True)
 
+        def cancelled() -> None:  # a series is renamed into place only when complete
+            failed("Retrieve cancelled; no partial series was kept.")
+
         self.progress.setRange(0, 0)
         self._say("Retrieving…")
-        self._retrieve_job = self._start(fetch, done, failed, progress=self._show_progress)
+        self._retrieve_job = self._start(fetch, done, failed, progress=self._show_progress,
+                                         cancelled=cancelled)
         self._set_retrieving(self._retrieve_job is not None)
 
-    def _show_progress(self, done: int, total: int) -> None:
+    def _show_progress(self, done_total: tuple[int, int]) -> None:
+        done, total = done_total
         if total > 0:
             self.progress.setRange(0, total)
         self.progress.setValue(done)
 
     def cancel_retrieve(self) -> None:
         if self._retrieve_job is not None:
-            self._retrieve_job.cancel_event.set()
+            self._retrieve_job.cancel()
             self._say("Cancelling…")
 
     def is_busy(self) -> bool:

@@ -16,8 +16,8 @@ from PyQt5.QtCore import QObject, pyqtSignal
 from PyQt5.QtWidgets import QAction, QMessageBox
 
 from viewer.errors import SpleenScopeError
-from viewer.ui.background import deliver_if_alive, keep_alive
-from viewer.ui.pacs_browser import PacsBrowser, PacsJob
+from viewer.ui.background import BackgroundTask, run_in_background
+from viewer.ui.pacs_browser import PacsBrowser
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class PacsTool(QObject):
         self.shell, self.session = shell, session
         self.browser: PacsBrowser | None = None
         self._origins: dict[str, str] = {}  # opened series folder -> node text
-        self._send_job: PacsJob | None = None
+        self._send_job: BackgroundTask | None = None
         self.open_action = QAction("&PACS…", shell)
         self.open_action.setToolTip("search a PACS, retrieve a series and open it")
         self.open_action.triggered.connect(self.show_browser)
@@ -87,7 +87,7 @@ class PacsTool(QObject):
                 summary.update({k: facts[k] for k in ("volume_ml_range", "quality") if k in facts})
         return summary
 
-    def send_results(self, node_text: str | None = None) -> PacsJob | None:
+    def send_results(self, node_text: str | None = None) -> BackgroundTask | None:
         """Write SEG + SR for the current prediction and send them; the job, or None
         when it could not start (the reason is shown)."""
         volume, mask = self.shell.volume, self.session.prediction
@@ -100,12 +100,12 @@ class PacsTool(QObject):
         self.browser = browser
         browser.node_box.setCurrentText(node_text)
         try:
-            factory = browser._client_factory()
+            factory = browser.client_factory()
         except SpleenScopeError as error:
             return self._fail(str(error))
         source, summary, mask = str(volume.source_path), self._summary(), mask.copy()
 
-        def work(job):
+        def work():
             import tempfile
 
             from viewer.pacs.results import write_seg_and_report
@@ -117,15 +117,10 @@ class PacsTool(QObject):
                     count, notices = send(client, [seg, sr])
                     return f"Sent the spleen SEG and volume report to {client.node.label}", notices
 
-        job = PacsJob(work)
-        job.done.connect(deliver_if_alive(self, self._sent, lambda: False))
-        job.failed.connect(deliver_if_alive(self, self._send_error, lambda: False))
-        self._send_job = job
+        self._send_job = run_in_background(self, work, self._sent, self._send_error)
         self._update_actions()
-        keep_alive(job)
-        job.start()
         self.shell.statusBar().showMessage("Sending to PACS…")
-        return job
+        return self._send_job
 
     def _sent(self, result) -> None:
         message, notices = result

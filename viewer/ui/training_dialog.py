@@ -3,9 +3,11 @@
 Built from four parts, each with one job:
 
 - :class:`~viewer.ui.training_form.TrainingForm`: the data choice and the settings;
-- :class:`~viewer.ui.training_process.TrainingProcess`: the ``spleenscope train --json``
-  child (a crash or an out-of-memory in torch ends the child, not the viewer; Stop
-  sends SIGTERM, then a kill after its grace time);
+- the ``spleenscope train --json`` child, a
+  :class:`~viewer.ui.background.ProcessTask` started by
+  :func:`~viewer.ui.background.run_process_in_background` (a crash or an
+  out-of-memory in torch ends the child, not the viewer; Stop cancels it: SIGTERM,
+  then a kill after its grace time; the same lifetime rule as every background task);
 - :class:`~viewer.training_controller.TrainingController` (no Qt): the run's events,
   status, and the model card bookkeeping;
 - :class:`~viewer.ui.training_progress.TrainingProgressPanel`: status, curves, log.
@@ -30,10 +32,15 @@ from segmentation import registry
 from viewer.errors import ModelFileError
 from viewer.training_controller import TrainingController
 from viewer.training_data import DataCheck, check_training_data
-from viewer.training_protocol import ErrorEvent, TextLine, TrainingRun
-from viewer.ui.background import BackgroundTask, is_alive, run_in_background
+from viewer.training_protocol import ErrorEvent, TextLine, TrainingRun, package_root
+from viewer.ui.background import (
+    BackgroundTask,
+    ProcessTask,
+    is_alive,
+    run_in_background,
+    run_process_in_background,
+)
 from viewer.ui.training_form import TrainingForm
-from viewer.ui.training_process import TrainingProcess
 from viewer.ui.training_progress import TrainingProgressPanel
 
 log = logging.getLogger(__name__)
@@ -61,7 +68,9 @@ class TrainingDialog(QDialog):
         self.setObjectName("training_dialog")
         self.setModal(False)
         self.controller = TrainingController()
-        self.child = TrainingProcess(self)
+        self.child: ProcessTask | None = None  # the current (or last) training child
+        #: How long Stop waits for the child to save and exit before killing it.
+        self.kill_grace_ms = ProcessTask.kill_grace_ms
         self.form = TrainingForm()
         self.panel = TrainingProgressPanel()
         self.activate_box: QMessageBox | None = None  # the question, once it is asked
@@ -75,10 +84,6 @@ class TrainingDialog(QDialog):
 
         self.form.check_requested.connect(lambda: self.check_data())
         self.form.data_choice_changed.connect(self._data_choice_changed)
-        self.child.stdout.connect(self._read_stdout)
-        self.child.stderr.connect(self._read_stderr)
-        self.child.ended.connect(self._process_finished)
-        self.child.failed_to_start.connect(self._process_failed_to_start)
 
         self.start_button = QPushButton("Start training")
         self.start_button.setObjectName("start_training")
@@ -107,11 +112,6 @@ class TrainingDialog(QDialog):
     def run(self) -> TrainingRun:
         """The current (or last) run, built from the child's events."""
         return self.controller.run
-
-    @property
-    def process(self):
-        """The current (or last) child ``QProcess``; None before the first start."""
-        return self.child.process
 
     @property
     def saved_model(self) -> Path | None:
@@ -176,7 +176,7 @@ class TrainingDialog(QDialog):
 
     # ----------------------------------------------------------------- running
     def is_running(self) -> bool:
-        return self.child.is_running()
+        return self.child is not None and self.child.isRunning()
 
     def start(self) -> bool:
         """Check the data, then start the child process when it is usable."""
@@ -195,7 +195,10 @@ class TrainingDialog(QDialog):
         command = self.controller.begin(settings, source)
         log.info("starting training: %s", " ".join(command[3:]))
         self.panel.clear()
-        self.child.start(command)
+        self.child = run_process_in_background(
+            self, command, self._read_stdout, self._read_stderr, self._process_finished,
+            self._process_failed_to_start, environment=_child_environment(),
+            kill_grace_ms=self.kill_grace_ms)
         self.form.set_editing_enabled(False)
         self.start_button.setEnabled(False)
         self.stop_button.setEnabled(True)
@@ -210,7 +213,7 @@ class TrainingDialog(QDialog):
         if not self.is_running():
             return
         self.controller.stop_requested = True
-        self.child.stop()
+        self.child.cancel()
         self.stop_button.setEnabled(False)
         self.stop_button.setText("Stopping…")
         self.panel.status_label.setText("Stopping after the current step…")
@@ -322,11 +325,22 @@ class TrainingDialog(QDialog):
         """End a running child (terminate, then kill): the viewer is closing."""
         if self.is_running():
             self.controller.stop_requested = True
-            self.child.shutdown(wait_ms)
+            self.child.end(wait_ms)
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         # Closing only hides the dialog; training goes on and the menu brings it back.
         super().closeEvent(event)
+
+
+def _child_environment() -> dict[str, str]:
+    """This checkout importable in the child, and unbuffered output, so each event
+    line arrives as it is written."""
+    import os
+
+    existing = os.environ.get("PYTHONPATH", "")
+    root = str(package_root())
+    return {"PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": root + (os.pathsep + existing if existing else "")}
 
 
 def _compare_with_active(path: Path) -> tuple[bool, str]:
