@@ -121,7 +121,7 @@ def _uncompressed_copy(tmp_path, syntax, edit=None):
 
 def _through_pydicom(folder, monkeypatch):
     with monkeypatch.context() as patch:
-        patch.setattr(dicom_pixels, "_read_native", lambda record: None)
+        patch.setattr(dicom_pixels, "_read_native", lambda record, source=None: None)
         return load_dicom(folder)
 
 

@@ -267,3 +267,50 @@ def test_associations_send_without_nagle_and_poll_briefly(orthanc, pacs_home):  
             assert raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
             assert assoc.dul._run_loop_delay == POLL_S
             assert assoc.send_c_echo().Status == 0
+
+
+@pytest.mark.parametrize("method", ["get", "move"])
+def test_open_after_retrieve_uses_what_arrived(orthanc, pacs_home, tmp_path, monkeypatch, method):  # noqa: F811
+    """Opening right after a retrieve uses the headers walked and the pixels received
+    while it ran; the volume is the one reading the folder gives, and a folder changed
+    since is read from disk."""
+    from viewer.io import dicom_files, dicom_pixels
+
+    study, series = STUDY_UID + ".8", SERIES_UID + ".8"
+    orthanc.upload(
+        pacs_ready_series(tmp_path / "plain", study_uid=study, series_uid=series, decompress=True)
+    )
+    headers_read, pixels = [], []
+    scan_header, read_native = dicom_files._scan_header, dicom_pixels._read_native
+    monkeypatch.setattr(
+        dicom_files, "_scan_header", lambda path: headers_read.append(path) or scan_header(path)
+    )
+    monkeypatch.setattr(
+        dicom_pixels,
+        "_read_native",
+        lambda record, source=None: (
+            pixels.append(source is not None) or read_native(record, source)
+        ),
+    )
+    try:
+        with _client(orthanc, "dimse") as client:
+            folder = client.retrieve_series(study, series, tmp_path / "a", method=method)
+            received = load_volume(folder)
+            assert headers_read == [] and pixels == [True] * 20  # nothing read again
+            from_disk = load_volume(folder)  # the received series was let go: from disk
+            assert len(headers_read) == 20 and pixels[20:] == [False] * 20
+            np.testing.assert_array_equal(received.array, from_disk.array)
+            np.testing.assert_array_equal(received.affine, from_disk.affine)
+            assert received.array.dtype == from_disk.array.dtype
+            assert received.warnings == from_disk.warnings
+            assert received.source_path == from_disk.source_path
+
+            again = client.retrieve_series(study, series, tmp_path / "b", method=method)
+            changed = sorted(again.iterdir())[3]
+            changed.write_bytes(changed.read_bytes())  # same bytes, a new modification time
+            headers_read.clear()
+            reopened = load_volume(again)
+            assert len(headers_read) == 20  # not the files as received: read from disk
+            np.testing.assert_array_equal(reopened.array, from_disk.array)
+    finally:
+        orthanc.delete_study(study)

@@ -23,9 +23,10 @@ from viewer.errors import (
     SeriesSelectionError,
     UnreadableFileError,
 )
-from viewer.io.dicom_files import ScanResult, scan
+from viewer.io.dicom_files import ScanResult, examine_file, scan
 from viewer.io.dicom_geometry import stack_geometry
 from viewer.io.dicom_pixels import read_stack
+from viewer.io.dicom_received import ReceivedSeries, claim
 from viewer.io.dicom_series import SeriesInfo, group_series
 from viewer.io.validation import check_affine, check_allocation, check_shape
 from viewer.volume import CANONICAL_AXCODES, Volume, canonical_ornt_transform
@@ -47,8 +48,20 @@ def _describe(inputs: list[Path]) -> str:
     return inputs[0].name if len(inputs) == 1 else f"{len(inputs)} files"
 
 
-def _scan_series(inputs: list[Path]) -> tuple[ScanResult, list[SeriesInfo]]:
-    result = scan(inputs)
+def _scan_received(received: ReceivedSeries) -> ScanResult:
+    """What :func:`scan` finds in a just-received folder, from the headers walked as the
+    files arrived (a file the walk did not read is read from disk, as scan would)."""
+    result = ScanResult()
+    templates: dict = {}
+    for path, header in received.files():
+        examine_file(result, path, templates, header)
+    return result
+
+
+def _scan_series(
+    inputs: list[Path], received: ReceivedSeries | None = None
+) -> tuple[ScanResult, list[SeriesInfo]]:
+    result = _scan_received(received) if received is not None else scan(inputs)
     if not result.slices:
         where = _describe(inputs)
         if result.first_error is not None:
@@ -155,7 +168,9 @@ def load_dicom(
     found and ``series`` is None.
     """
     inputs = _as_inputs(path)
-    scanned, found = _scan_series(inputs)
+    # a series just retrieved into this folder (viewer.io.dicom_received), if unchanged
+    received = claim(inputs[0]) if len(inputs) == 1 else None
+    scanned, found = _scan_series(inputs, received)
     chosen = choose_series(found, series, _describe(inputs))
     records = list(chosen.records)
     if any(r.extra.get("classic_multiframe") for r in records):
@@ -173,7 +188,8 @@ def load_dicom(
     canonical_affine, allocate = canonical_allocator(affine, source_shape)
     if progress:
         progress(0, len(records))
-    canonical = read_stack(geometry.ordered, allocate, progress=progress)
+    in_memory = received.pixel_sources() if received is not None else None
+    canonical = read_stack(geometry.ordered, allocate, progress=progress, in_memory=in_memory)
     warnings = list(geometry.warnings) + list(scanned.unreadable)
     if any(r.photometric == "MONOCHROME1" for r in records):
         warnings.append("MONOCHROME1 images were inverted so that higher values are brighter")

@@ -18,7 +18,7 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 
 from viewer.errors import SpleenScopeError, UnreadableFileError
-from viewer.io.dicom_header import NATIVE_LITTLE_ENDIAN, read_header_elements
+from viewer.io.dicom_header import read_header_elements
 from viewer.io.dicom_records import (
     HEADER_TAGS,
     SliceRecord,
@@ -180,46 +180,60 @@ def scan(inputs: Path | Iterable[Path]) -> ScanResult:
     result = ScanResult()
     templates: dict[tuple, SliceRecord] = {}
     for path in candidate_files(inputs):
-        result.files_seen += 1
-        if is_nifti_name(path.name):
-            result.not_dicom += 1
-            result.nifti_example = result.nifti_example or path.name
-            continue
-        try:
-            ds, pixel_location = _scan_header(path)
-            if ds is None:
-                result.not_dicom += 1
-                log.debug("skipping %s: not DICOM", path.name)
-                continue
-            key = template_key(ds)
-            template = templates.get(key) if key is not None else None
-            if template is not None:
-                result.slices.append(record_from_template(template, ds, path, pixel_location))
-                continue
-            if not is_image(ds):
-                if has_dicom_magic(path) and _claims_image_storage(ds):
-                    raise UnreadableFileError(
-                        f"{path.name}: an image file whose header lacks Rows or Columns "
-                        "(truncated or damaged)"
-                    )
-                result.non_image += 1
-                log.debug("skipping %s: not an image object", path.name)
-                continue
-            records = records_from_dataset(ds, path, pixel_location)
-            if key is not None and len(records) == 1:
-                templates[key] = records[0]
-            result.slices.extend(records)
-        except SpleenScopeError as error:
-            _note_unreadable(result, path, error)
-        except Exception as error:  # noqa: BLE001 - a damaged header can fail anywhere
-            _note_unreadable(
-                result,
-                path,
-                UnreadableFileError(
-                    f"{path.name}: its DICOM header is unusable ({type(error).__name__})"
-                ),
-            )
+        examine_file(result, path, templates)
     return result
+
+
+def examine_file(
+    result: ScanResult,
+    path: Path,
+    templates: dict[tuple, SliceRecord],
+    header: tuple[pydicom.Dataset, tuple[int, int] | None] | None = None,
+) -> None:
+    """One file of :func:`scan`: its slices, or why it was skipped, go into ``result``.
+
+    ``header`` is the file's ``(dataset, pixel location)`` when the caller already
+    read it from the bytes it wrote there (a retrieve); otherwise it is read here.
+    """
+    result.files_seen += 1
+    if is_nifti_name(path.name):
+        result.not_dicom += 1
+        result.nifti_example = result.nifti_example or path.name
+        return
+    try:
+        ds, pixel_location = header if header is not None else _scan_header(path)
+        if ds is None:
+            result.not_dicom += 1
+            log.debug("skipping %s: not DICOM", path.name)
+            return
+        key = template_key(ds)
+        template = templates.get(key) if key is not None else None
+        if template is not None:
+            result.slices.append(record_from_template(template, ds, path, pixel_location))
+            return
+        if not is_image(ds):
+            if (header is not None or has_dicom_magic(path)) and _claims_image_storage(ds):
+                raise UnreadableFileError(
+                    f"{path.name}: an image file whose header lacks Rows or Columns "
+                    "(truncated or damaged)"
+                )
+            result.non_image += 1
+            log.debug("skipping %s: not an image object", path.name)
+            return
+        records = records_from_dataset(ds, path, pixel_location)
+        if key is not None and len(records) == 1:
+            templates[key] = records[0]
+        result.slices.extend(records)
+    except SpleenScopeError as error:
+        _note_unreadable(result, path, error)
+    except Exception as error:  # noqa: BLE001 - a damaged header can fail anywhere
+        _note_unreadable(
+            result,
+            path,
+            UnreadableFileError(
+                f"{path.name}: its DICOM header is unusable ({type(error).__name__})"
+            ),
+        )
 
 
 def _scan_header(path: Path) -> tuple[pydicom.Dataset | None, tuple[int, int] | None]:
@@ -231,10 +245,7 @@ def _scan_header(path: Path) -> tuple[pydicom.Dataset | None, tuple[int, int] | 
     header = read_header_elements(path, HEADER_TAGS)
     if header is None:
         return read_header(path), None
-    location = None
-    if header.pixel_offset is not None and header.transfer_syntax in NATIVE_LITTLE_ENDIAN:
-        location = (header.pixel_offset, header.pixel_length)
-    return header.dataset, location
+    return header.dataset, header.native_pixel_location
 
 
 def _claims_image_storage(ds: pydicom.Dataset) -> bool:

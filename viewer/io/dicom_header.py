@@ -70,6 +70,13 @@ class Header:
     pixel_offset: int | None
     pixel_length: int | None
 
+    @property
+    def native_pixel_location(self) -> tuple[int, int] | None:
+        """(offset, length) of uncompressed little endian pixel data, else None."""
+        if self.pixel_offset is None or self.transfer_syntax not in NATIVE_LITTLE_ENDIAN:
+            return None
+        return self.pixel_offset, self.pixel_length
+
 
 class _Unhandled(Exception):
     """Something this walk does not read exactly: pydicom reads the file instead."""
@@ -92,6 +99,20 @@ def read_header_elements(path: Path, tags: Collection[int]) -> Header | None:
                 data += handle.read()
                 return _parse(data, True, wanted)
     except (_Unhandled, _NeedMore, OSError, struct.error, UnicodeDecodeError, ValueError):
+        return None
+
+
+def parse_received(header: bytes, dataset, tags: Collection[int]) -> Header | None:
+    """:func:`read_header_elements` on a file held in memory as it was written: ``header``
+    (preamble and file meta) then the encoded ``dataset`` (any bytes-like object)."""
+    wanted = frozenset(tags) | {SPECIFIC_CHARACTER_SET}
+    try:
+        try:
+            start = header + bytes(dataset[:FIRST_READ])
+            return _parse(start, len(dataset) <= FIRST_READ, wanted)
+        except _NeedMore:
+            return _parse(header + bytes(dataset), True, wanted)
+    except (_Unhandled, _NeedMore, struct.error, UnicodeDecodeError, ValueError):
         return None
 
 

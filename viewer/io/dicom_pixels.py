@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -61,10 +61,14 @@ def choose_dtype(records: Sequence[SliceRecord]) -> np.dtype:
     return np.dtype(np.int16)
 
 
-def _read_native(record: SliceRecord) -> np.ndarray | None:
+def _read_native(record: SliceRecord, source: tuple | None = None) -> np.ndarray | None:
     """All frames of an uncompressed little endian file, read from where the header walk
     found them; None when anything differs from what the header promises (pydicom
-    then reads the file and reports the problem)."""
+    then reads the file and reports the problem).
+
+    ``source`` is ``(buffer, start)``: the file's bytes from offset ``start`` on, held in
+    memory (a series just received), read instead of the file.
+    """
     if (
         record.pixel_location is None
         or record.transfer_syntax not in NATIVE_LITTLE_ENDIAN
@@ -77,19 +81,33 @@ def _read_native(record: SliceRecord) -> np.ndarray | None:
     count = record.number_of_frames * record.rows * record.columns
     if length not in (count * dtype.itemsize, count * dtype.itemsize + 1):  # + odd padding
         return None
-    pixels = np.empty(count, dtype)
-    try:
-        with open(record.path, "rb") as handle:
-            handle.seek(offset)
-            if handle.readinto(pixels) != pixels.nbytes:
-                return None
-    except OSError:
-        return None
     shift = record.bits_allocated - record.bits_stored
-    if shift:  # what pydicom does with the bits beyond BitsStored
+    if source is not None:
+        buffer, start = source
+        if offset < start or offset - start + count * dtype.itemsize > len(buffer):
+            return None
+        pixels = np.frombuffer(buffer, dtype, count, offset - start)
+    else:
+        pixels = np.empty(count, dtype)
+        try:
+            with open(record.path, "rb") as handle:
+                handle.seek(offset)
+                if handle.readinto(pixels) != pixels.nbytes:
+                    return None
+        except OSError:
+            return None
+    if shift and not _within_bits_stored(pixels, record):
+        # what pydicom does with the bits beyond BitsStored: clear, or extend the sign
+        pixels = pixels if pixels.flags.writeable else pixels.copy()
         np.left_shift(pixels, shift, out=pixels)
         np.right_shift(pixels, shift, out=pixels)
     return pixels.reshape(record.number_of_frames, record.rows, record.columns)
+
+
+def _within_bits_stored(pixels: np.ndarray, record: SliceRecord) -> bool:
+    """Whether every value already lies in BitsStored's range (nothing to clear)."""
+    low, high = stored_value_range(record)
+    return bool(pixels.size) and int(pixels.min()) >= low and int(pixels.max()) <= high
 
 
 def _decode_file(path: Path) -> np.ndarray:
@@ -144,12 +162,17 @@ def _place(frame: np.ndarray, record: SliceRecord, out_slice: np.ndarray) -> Non
             out_slice[...] = frame
             return
         slope, intercept = int(slope), int(intercept)
+        low, high = int(frame.min()), int(frame.max())
         # the rescale is monotonic: the stored extremes give the output's extremes
-        ends = (int(frame.min()) * slope + intercept, int(frame.max()) * slope + intercept)
+        ends = (low * slope + intercept, high * slope + intercept)
         if min(ends) < INT16_MIN or max(ends) > INT16_MAX:
             raise _OutOfInt16Range
-        if slope == 1:  # computed in int32, each value written once (no temporary)
-            np.add(frame, np.int32(intercept), out=out_slice, casting="unsafe")
+        if slope == 1 and INT16_MIN <= min(low, intercept) and max(high, intercept) <= INT16_MAX:
+            # stored values, intercept and results all fit int16: copy (the slot is often
+            # mirrored, which numpy copies far faster than it adds), then add in place
+            np.copyto(out_slice, frame, casting="unsafe")
+            if intercept:
+                np.add(out_slice, np.int16(intercept), out=out_slice)
         else:
             values = frame.astype(np.int32)
             values *= slope
@@ -171,23 +194,26 @@ def read_stack(
     ordered: Sequence[SliceRecord],
     allocate: Allocator,
     progress: Callable[[int, int], None] | None = None,
+    in_memory: Mapping[Path, tuple] | None = None,
 ) -> np.ndarray:
     """Decode and rescale the slices straight into their final place.
 
     ``allocate(dtype)`` returns ``(result, source_view)``: the array to return and a
     view of it shaped (columns, rows, slices) in which slice ``k`` of ``ordered``
     goes to ``source_view[:, :, k]``. The caller lays ``result`` out in its final
-    (canonical) order, so no second full-size copy is ever made.
+    (canonical) order, so no second full-size copy is ever made. ``in_memory`` maps
+    a file to its uncompressed pixels' bytes already in memory (see ``_read_native``).
     """
     dtype = choose_dtype(ordered)
+    in_memory = in_memory or {}
     try:
-        return _read_stack(ordered, allocate(dtype), progress)
+        return _read_stack(ordered, allocate(dtype), progress, in_memory)
     except _OutOfInt16Range:
         log.info("stored values exceed the declared bit depth; reading as float32")
-        return _read_stack(ordered, allocate(np.dtype(np.float32)), progress)
+        return _read_stack(ordered, allocate(np.dtype(np.float32)), progress, in_memory)
 
 
-def _read_stack(ordered, allocated: tuple[np.ndarray, np.ndarray], progress) -> np.ndarray:
+def _read_stack(ordered, allocated, progress, in_memory) -> np.ndarray:
     result, out = allocated
     # One decode per file: a multi-frame file feeds all its slots at once.
     slots_by_file: dict[Path, list[tuple[int, SliceRecord]]] = {}
@@ -196,7 +222,7 @@ def _read_stack(ordered, allocated: tuple[np.ndarray, np.ndarray], progress) -> 
     total, done = len(ordered), 0
 
     def work(path: Path) -> int:
-        frames = _read_native(slots_by_file[path][0][1])
+        frames = _read_native(slots_by_file[path][0][1], in_memory.get(path))
         if frames is None:
             frames = _decode_file(path)
         for slot, record in slots_by_file[path]:

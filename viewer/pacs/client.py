@@ -82,9 +82,12 @@ class PacsClient(ABC):
         method: str,
         arrived: ProgressCallback,
         cancelled: CancelCheck,
+        received=None,
     ) -> int:
         """Write the series' instances into ``folder``; call ``arrived(n, None)`` after
-        each; raise RetrieveCancelled as soon as ``cancelled()``; return the count."""
+        each; raise RetrieveCancelled as soon as ``cancelled()``; return the count.
+        ``received`` (a :class:`viewer.io.dicom_received.ReceivedSeries`), where the
+        protocol supports it, is handed each file's bytes as written."""
 
     def find_patients(self, query: StudyQuery) -> list[PatientRecord]:
         """Patients matching the query's patient ID / name. DICOMweb has no patient
@@ -149,22 +152,32 @@ class PacsClient(ABC):
             if progress is not None:
                 progress(done, expected)
 
-        with staged_folder(final) as partial:
-            received = self._fetch_series(
-                study_uid, series_uid, partial, method, arrived, cancelled
-            )
-            if cancelled():
-                raise RetrieveCancelled("retrieve cancelled; nothing was kept")
-            if received == 0:
-                raise SeriesNotFoundError(
-                    f"no images of series {series_uid} arrived from {self.node.label} "
-                    "(moved or deleted?); search again"
+        from viewer.io.dicom_received import ReceivedSeries, keep
+
+        # the images are examined as they arrive, so opening ``final`` next is quick
+        # (kept only once the series is complete and renamed; see viewer.io.dicom_received)
+        in_memory = ReceivedSeries(final)
+        try:
+            with staged_folder(final) as partial:
+                received = self._fetch_series(
+                    study_uid, series_uid, partial, method, arrived, cancelled, in_memory
                 )
-            if expected is not None and received < expected:
-                raise PacsError(
-                    f"only {received} of {expected} images of series {series_uid} arrived from "
-                    f"{self.node.label}; nothing was kept, try again"
-                )
+                if cancelled():
+                    raise RetrieveCancelled("retrieve cancelled; nothing was kept")
+                if received == 0:
+                    raise SeriesNotFoundError(
+                        f"no images of series {series_uid} arrived from {self.node.label} "
+                        "(moved or deleted?); search again"
+                    )
+                if expected is not None and received < expected:
+                    raise PacsError(
+                        f"only {received} of {expected} images of series {series_uid} arrived "
+                        f"from {self.node.label}; nothing was kept, try again"
+                    )
+        except BaseException:
+            in_memory.drop()
+            raise
+        keep(in_memory)
         log.info("retrieved %d images of one series from %s", received, self.node.label)
         return final
 

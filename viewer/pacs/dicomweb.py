@@ -255,6 +255,7 @@ class DicomWebClient(PacsClient):
         method: str,
         arrived: ProgressCallback,
         cancelled: CancelCheck,
+        received=None,  # WADO-RS parts are not examined as they arrive; they open from disk
     ) -> int:
         count = 0
         with self._requests("retrieve"):

@@ -262,6 +262,7 @@ class DimseClient(PacsClient):
         method: str,
         arrived: ProgressCallback,
         cancelled: CancelCheck,
+        received=None,
     ) -> int:
         from pydicom import Dataset
 
@@ -272,19 +273,19 @@ class DimseClient(PacsClient):
         announced = _Announced(arrived)
         fetch = self._move if method == "move" else self._get
         try:
-            received = fetch(keys, folder, announced, cancelled)
+            count = fetch(keys, folder, announced, cancelled, received)
         except RetrieveCancelled:
             raise
         except PacsError:
             if not any(s.series_uid == series_uid for s in self.find_series(study_uid)):
                 self.series_record(study_uid, series_uid)  # raises "not on NODE; search again"
             raise
-        if announced.completed is not None and received < announced.completed:
+        if announced.completed is not None and count < announced.completed:
             raise PacsError(
-                f"only {received} of {announced.completed} images arrived from "
+                f"only {count} of {announced.completed} images arrived from "
                 f"{self.node.label}; nothing was kept, try again"
             )
-        return received
+        return count
 
     def _follow(self, assoc, responses, cancelled: CancelCheck, what: str, announced) -> None:
         """Read C-GET/C-MOVE responses to the end; abort the association on cancel."""
@@ -301,7 +302,7 @@ class DimseClient(PacsClient):
                     "nothing was kept, try again"
                 )
 
-    def _get(self, keys, folder: Path, arrived: ProgressCallback, cancelled: CancelCheck) -> int:
+    def _get(self, keys, folder: Path, arrived, cancelled: CancelCheck, received=None) -> int:
         from pynetdicom import build_role, evt
         from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet as Get
 
@@ -311,7 +312,7 @@ class DimseClient(PacsClient):
         for storage, syntaxes in get_contexts():
             ae.add_requested_context(storage, syntaxes)
             roles[storage] = build_role(storage, scp_role=True)
-        writer = InstanceWriter(folder, arrived, cancelled)
+        writer = InstanceWriter(folder, arrived, cancelled, received)
         with self._association(
             ae, roles=list(roles.values()), handlers=[(evt.EVT_C_STORE, writer)]
         ) as assoc:
@@ -320,12 +321,12 @@ class DimseClient(PacsClient):
             raise PacsError(f"{writer.failures} image(s) could not be written; nothing was kept")
         return writer.count
 
-    def _move(self, keys, folder: Path, arrived: ProgressCallback, cancelled: CancelCheck) -> int:
+    def _move(self, keys, folder: Path, arrived, cancelled: CancelCheck, received=None) -> int:
         from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove as Move
 
         ae = self._new_ae()
         ae.add_requested_context(Move)
-        with StorageListener(self.identity, folder, arrived, cancelled) as listener:
+        with StorageListener(self.identity, folder, arrived, cancelled, received) as listener:
             with self._association(ae) as assoc:
                 responses = assoc.send_c_move(keys, self.identity.ae_title, Move)
                 try:

@@ -11,6 +11,7 @@ after our answer to this one, so the handler does nothing else.
 from __future__ import annotations
 
 import logging
+import os
 import struct
 import threading
 from pathlib import Path
@@ -123,17 +124,23 @@ def get_contexts() -> list[tuple[str, list[str]]]:
 
 
 class InstanceWriter:
-    """The C-STORE handler: write each arrival into ``folder`` and count it."""
+    """The C-STORE handler: write each arrival into ``folder`` and count it.
+
+    ``received`` (a :class:`viewer.io.dicom_received.ReceivedSeries`) is handed each
+    file's bytes once written, so the series opens without reading them again.
+    """
 
     def __init__(
         self,
         folder: Path,
         progress: ProgressCallback | None = None,
         cancelled: CancelCheck | None = None,
+        received=None,
     ) -> None:
         self.folder = Path(folder)
         self.progress = progress
         self.cancelled = cancelled or (lambda: False)
+        self.received = received
         self.count = 0
         self.failures = 0
         self._lock = threading.Lock()
@@ -149,9 +156,13 @@ class InstanceWriter:
             )
             with self._lock:
                 index = self.count + self.failures
-            with open(self.folder / instance_file_name(uid, index), "wb") as handle:
+            path = self.folder / instance_file_name(uid, index)
+            data = request.DataSet.getvalue()  # the bytes as received (shared, not copied)
+            with open(path, "wb") as handle:
                 handle.write(header)
-                handle.write(request.DataSet.getbuffer())
+                handle.write(data)
+            if self.received is not None:
+                self.received.add(path.name, header, data, os.stat(path))
         except OSError as error:
             log.warning("could not write a received instance: %s", error.strerror)
             with self._lock:
@@ -184,9 +195,10 @@ class StorageListener:
         folder: Path,
         progress: ProgressCallback | None = None,
         cancelled: CancelCheck | None = None,
+        received=None,
     ) -> None:
         self.identity = identity
-        self.writer = InstanceWriter(folder, progress, cancelled)
+        self.writer = InstanceWriter(folder, progress, cancelled, received)
         self._server = None
 
     @property
