@@ -47,8 +47,8 @@ SHORT_VRS = frozenset(
 KNOWN_VRS = SHORT_VRS | LONG_VRS
 SPECIFIC_CHARACTER_SET = 0x00080005
 PIXEL_DATA = 0x7FE00010
-# where pydicom's stop_before_pixels stops: Float / Double Float / Pixel Data
-FIRST_PIXEL_TAG = 0x7FE00008
+# where pydicom's stop_before_pixels stops (anywhere in the file): Float / Double Float / Pixel Data
+PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, PIXEL_DATA})
 # enhanced multi-frame geometry lives in these sequences: pydicom reads those files
 FUNCTIONAL_GROUPS = frozenset({0x52009229, 0x52009230})
 UNDEFINED = 0xFFFFFFFF
@@ -98,7 +98,7 @@ def read_header_elements(path: Path, tags: Collection[int]) -> Header | None:
             except _NeedMore:
                 data += handle.read()
                 return _parse(data, True, wanted)
-    except (_Unhandled, _NeedMore, OSError, struct.error, UnicodeDecodeError, ValueError):
+    except Exception:  # noqa: BLE001 - arbitrary bytes: pydicom reads it and says what is wrong
         return None
 
 
@@ -112,7 +112,7 @@ def parse_received(header: bytes, dataset, tags: Collection[int]) -> Header | No
             return _parse(start, len(dataset) <= FIRST_READ, wanted)
         except _NeedMore:
             return _parse(header + bytes(dataset), True, wanted)
-    except (_Unhandled, _NeedMore, struct.error, UnicodeDecodeError, ValueError):
+    except Exception:  # noqa: BLE001 - arbitrary bytes: the file is read from disk instead
         return None
 
 
@@ -190,11 +190,10 @@ def _walk(data, position, implicit, complete, wanted, into, *, meta_only):
                 raise _Unhandled  # pydicom has heuristics for such files
             vr = code.decode("ascii")
         tag = group << 16 | element
-        if not meta_only and tag >= FIRST_PIXEL_TAG:
+        if not meta_only and tag in PIXEL_TAGS:
             if tag == PIXEL_DATA and length != UNDEFINED and vr in (None, "OB", "OW"):
                 return start, length
-            if tag <= PIXEL_DATA or group != 0xFFFE:
-                return None  # float pixel data, encapsulated pixel data, or none
+            return None  # float or encapsulated pixel data: stop there, as pydicom does
         if group == 0xFFFE or tag in FUNCTIONAL_GROUPS:
             raise _Unhandled
         if length == UNDEFINED:
