@@ -158,7 +158,7 @@ class Document:
         Volumes are measured again at :meth:`relabelled` (the stroke's end)."""
         names = tuple(name for name in names if name in self.renderers)
         for name in names:
-            self.renderers[name].invalidate()
+            self.renderers[name].invalidate(region)
         if names:
             self.labels_edited.emit(names, region)
 

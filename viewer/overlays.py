@@ -113,12 +113,36 @@ class OverlayStack:
         return hits
 
 
+#: Up to this many labels, a label map is counted one label at a time (a uint8
+#: comparison per label); above it, in chunks by bincount. Either way no int64 copy of
+#: the whole volume is made: on the GUI thread that copy cost tens of milliseconds.
+_FEW_LABELS = 8
+_COUNT_CHUNK = 1 << 20
+
+
+def label_counts(labels: np.ndarray) -> np.ndarray:
+    """Voxel count of every label value 0..max (int64, ``counts[v]`` for label ``v``)."""
+    if not labels.size:
+        return np.zeros(1, dtype=np.int64)
+    top = int(labels.max())
+    counts = np.zeros(top + 1, dtype=np.int64)
+    if top <= _FEW_LABELS:
+        for value in range(1, top + 1):
+            counts[value] = np.count_nonzero(labels == value)
+        counts[0] = labels.size - counts[1:].sum()
+        return counts
+    flat = labels.ravel(order="K")  # a view for any contiguous volume
+    for start in range(0, flat.size, _COUNT_CHUNK):
+        counts += np.bincount(flat[start:start + _COUNT_CHUNK], minlength=top + 1)
+    return counts
+
+
 def present_labels(labels: np.ndarray) -> list[int]:
-    """Sorted non-zero label values, via bincount (much faster than np.unique)."""
+    """Sorted non-zero label values."""
     top = int(labels.max()) if labels.size else 0
-    if top <= 1:  # binary masks (most): max() is ~50x cheaper than an int64 copy + bincount
+    if top <= 1:  # binary masks (most): the maximum says it all
         return [1] if top == 1 else []
-    counts = np.bincount(labels.reshape(-1).astype(np.int64, copy=False)) if labels.size else []
+    counts = label_counts(labels)
     return [int(v) for v in np.nonzero(counts)[0] if v != 0]
 
 
@@ -126,10 +150,10 @@ def label_volumes_ml(labels: np.ndarray, voxel_mm3: float) -> dict[int, float]:
     """Each non-zero label's volume in mL (voxel count x voxel volume), in label order."""
     if not labels.size:
         return {}
-    if labels.dtype == bool or int(labels.max()) <= 1:  # binary masks (most): no int64 copy
+    if labels.dtype == bool or int(labels.max()) <= 1:  # binary masks (most): one count
         count = int(np.count_nonzero(labels))
         return {1: count * voxel_mm3 / 1000.0} if count else {}
-    counts = np.bincount(labels.reshape(-1).astype(np.int64, copy=False))
+    counts = label_counts(labels)
     return {int(v): int(counts[v]) * voxel_mm3 / 1000.0 for v in np.nonzero(counts)[0] if v}
 
 

@@ -224,10 +224,7 @@ class SliceView(QFrame):
         self.box.invertY(geometry.flip_vertical)
         rect = QRectF(*geometry.image_rect())
         self.image_item.setRect(rect)
-        self._rect_pending = True
-        for item in self._overlay_items.values():
-            item.setRect(rect)
-            item.rect_pending = True
+        self._rect_pending = True  # overlay items get theirs at every render
         for edge, label in self.letter_labels.items():
             label.setText(geometry.letters[edge])
             label.adjustSize()
@@ -305,7 +302,6 @@ class SliceView(QFrame):
                 item = pg.ImageItem(axisOrder="col-major")
                 self._overlay_items[name] = item
                 self.box.addItem(item)
-                item.rect_pending = True
             item.setZValue(10 + order)
         self.render_overlays()
 
@@ -313,16 +309,22 @@ class SliceView(QFrame):
         if self.array is None or self._index < 0:
             return
         geometry = self.geometry_
+        sx, sy = geometry.pixel_size_mm
         for layer, renderer in self._renderers:
             item = self._overlay_items[layer.name]
             if not layer.visible or layer.labels.shape != self.array.shape:
                 item.setVisible(False)
                 continue
-            labels2d = gather_slice(layer.labels, geometry, self._index)
-            item.setImage(renderer.render(self.view, self._index, labels2d), autoLevels=False)
-            if getattr(item, "rect_pending", True):
-                item.setRect(QRectF(*geometry.image_rect()))
-                item.rect_pending = False
+            # only the part of the plane that holds labels (nothing when none does)
+            rgba, (h0, v0) = renderer.render_plane(geometry, self._index)
+            if rgba is None:
+                item.setVisible(False)
+                continue
+            item.setImage(rgba, autoLevels=False)
+            # an image item's rect only sticks once it has an image: set it each time,
+            # the part drawn moves and changes size with the slice
+            item.setRect(QRectF((h0 - 0.5) * sx, (v0 - 0.5) * sy,
+                                rgba.shape[0] * sx, rgba.shape[1] * sy))
             item.setVisible(True)
 
     def refresh(self, force: bool = False) -> None:
