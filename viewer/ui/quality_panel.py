@@ -215,9 +215,10 @@ class QualityPanel(QWidget):
             if UNCERTAINTY_LAYER in shell.overlays:
                 shell.remove_overlay(UNCERTAINTY_LAYER)
             return
+        labels = getattr(study, "uncertainty_labels", None)  # made off the GUI thread
         layer = OverlayLayer(
             UNCERTAINTY_LAYER,
-            uncertainty_labels(study.probabilities),
+            uncertainty_labels(study.probabilities) if labels is None else labels,
             colors={1: (60, 200, 240), 2: (230, 60, 200)},
             label_names={1: "model unsure (10-90 %)", 2: "model undecided (30-70 %)"},
             opacity=0.55,
