@@ -27,8 +27,10 @@ from tests.app_support import (  # noqa: F401 (fixtures)
     window,
     with_volume,
 )
+from viewer import recovery
 from viewer.review import PREDICTION_LAYER
 from viewer.ui import background, segmentation_ui
+from viewer.ui.quality_panel import UNCERTAINTY_LAYER, uncertainty_labels
 from viewer.ui.segmentation_ui import center_on_mask
 
 
@@ -84,6 +86,34 @@ def test_segment_runs_shows_mask_everywhere_and_measurements(qtbot, window, ct_v
         pr, pg_, pb = plain[name]
         assert abs(pr - pb) < 12 and abs(pr - pg_) < 12, (name, plain[name])  # grey
     assert window.windowTitle().endswith(" *")  # unsaved
+
+    # the Self-check overlay shows the labels made off the GUI thread, and they are
+    # exactly the panel's own reading of the probabilities
+    shown = window.overlays.get(UNCERTAINTY_LAYER)
+    assert shown is not None and shown.labels is result.uncertainty_labels
+    np.testing.assert_array_equal(shown.labels, uncertainty_labels(result.probabilities))
+    assert set(np.unique(shown.labels)) <= {0, 1, 2} and shown.labels.any()
+
+
+def test_recovery_copy_ends_as_the_last_mask_asked_for(qtbot, window, ct_volume,
+                                                       ct_reference, isolated_home):
+    """Writes run in background tasks; however their threads are scheduled, a later
+    mask is never overwritten by an earlier one, and a discard removes the copy."""
+    with_volume(qtbot, window, ct_volume)
+    session = window.tools.mask_session
+    masks = []
+    for shift in range(4):  # four unsaved masks in a row, their writes overlapping
+        mask = np.roll(ct_reference, 3 * shift, axis=0)
+        masks.append(mask)
+        session.set_prediction(mask, source="model", name="m")
+    session.wait_for_recovery()
+    (entry,) = recovery.find_recoveries()
+    np.testing.assert_array_equal(entry.load_mask()[0], masks[-1])
+    session.set_prediction(masks[0], source="model", name="m")
+    session.discard()
+    session.wait_for_recovery()
+    assert not recovery.find_recoveries()
+    assert not list((isolated_home / "recovery").glob("*.nii.gz"))
 
 
 def test_cancel_half_way_leaves_previous_mask_bit_for_bit(qtbot, window, ct_volume,

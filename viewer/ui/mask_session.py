@@ -8,12 +8,14 @@ widgets itself except the overlay layers it hands to the main window.
 
 While a prediction is unsaved a recovery copy is kept on disk
 (:mod:`viewer.recovery`); saving, discarding or replacing the volume removes it.
+Writes and removals run through :func:`~viewer.ui.background.run_in_background`,
+in the order asked for (:class:`_RecoveryQueue`).
 """
 
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import threading
 
 import numpy as np
 from PyQt5.QtCore import QObject, QTimer, pyqtSignal
@@ -63,7 +65,9 @@ class MaskSession(QObject):
         self.mode = "prediction"
         self.recovery_key = recovery.new_key()
         self._generation = 0
-        self._recovery_jobs = ThreadPoolExecutor(1, thread_name_prefix="recovery")
+        # Recovery writes and removals: numbered as asked, run off the GUI thread one
+        # at a time (see _recovery_job); plain Python, shared with their threads.
+        self._recovery = _RecoveryQueue()
         self._recovery_timer = QTimer(self)
         self._recovery_timer.setSingleShot(True)
         self._recovery_timer.timeout.connect(self._write_recovery)
@@ -273,16 +277,65 @@ class MaskSession(QObject):
                 log.warning("could not write the recovery copy: %s", error)
 
         # gzip releases the GIL: compressing in a thread keeps the window responsive.
-        # One worker thread keeps writes and removals in the order they were asked for.
-        self._recovery_jobs.submit(write)
+        self._recovery_job(write)
 
     def _remove_recovery(self) -> None:
-        self._recovery_jobs.submit(recovery.remove_recovery, self.recovery_key)
+        key = self.recovery_key
+        self._recovery_job(lambda: recovery.remove_recovery(key))
+
+    def _recovery_job(self, job) -> None:
+        """Run a recovery write or removal through :func:`run_in_background`."""
+        run_in_background(self, self._recovery.ask(job), lambda _result: None,
+                          lambda message: log.warning("recovery copy: %s", message))
 
     def wait_for_recovery(self) -> None:
-        """Block until every queued recovery write or removal has finished
+        """Block until every recovery write or removal asked for has finished
         (a debounced write still waiting for its timer is written now)."""
         if self._recovery_timer.isActive():
             self._recovery_timer.stop()
             self._write_recovery()
-        self._recovery_jobs.submit(lambda: None).result()
+        self._recovery.wait()
+
+
+class _RecoveryQueue:
+    """Recovery writes and removals in the order they were asked for.
+
+    Each job leaves the recovery copy as the session was when it was asked for (its
+    mask then, or nothing), so only the latest one matters: jobs run one at a time,
+    and a job that finds a later one already done is skipped. An earlier snapshot
+    therefore never overwrites a later one, whatever order their threads start in.
+    Each job is a background task from the moment it is asked for, so closing the
+    window never drops a queued removal.
+    """
+
+    def __init__(self) -> None:
+        self._asked = 0  # number of the latest job asked for
+        self._ran = 0  # number of the latest job run (under _one_at_a_time)
+        self._one_at_a_time = threading.Lock()
+        self._finished = threading.Condition()
+        self._pending = 0
+
+    def ask(self, job):
+        """Number ``job``; returns the function a background task runs for it."""
+        self._asked += 1
+        number = self._asked
+        with self._finished:
+            self._pending += 1
+
+        def run() -> None:
+            try:
+                with self._one_at_a_time:
+                    if self._ran > number:
+                        return  # a later state is on disk already
+                    self._ran = number
+                    job()
+            finally:
+                with self._finished:
+                    self._pending -= 1
+                    self._finished.notify_all()
+
+        return run
+
+    def wait(self) -> None:
+        with self._finished:
+            self._finished.wait_for(lambda: self._pending == 0)

@@ -88,8 +88,10 @@ def segment_off_gui_thread(volume, model=None, device: str = "auto", axis: int |
     lower_compute_priority()  # before torch starts its threads from this one
     configure_cpu_threads()
     try:
-        return segment_study(volume, modality=modality, model=model, device=device, axis=axis,
-                             progress=report, cancel=cancel_requested, keep_probabilities=True)
+        study = segment_study(volume, modality=modality, model=model, device=device, axis=axis,
+                              progress=report, cancel=cancel_requested, keep_probabilities=True)
+        prepare_for_display(study)
+        return study
     except (SegmentationCancelled, SpleenScopeError, MemoryError):
         raise  # the task turns these into Cancelled or a message of their own
     except Exception as error:
@@ -97,3 +99,18 @@ def segment_off_gui_thread(volume, model=None, device: str = "auto", axis: int |
         first_line = (str(error).splitlines() or [""])[0]
         raise SpleenScopeError(
             f"segmentation failed ({type(error).__name__}: {first_line})") from error
+
+
+def prepare_for_display(study) -> None:
+    """Work the window needs for a new result, done here rather than on the GUI thread.
+
+    The Self-check panel's uncertainty overlay is a full pass over the probabilities
+    (tens of milliseconds on a 512 x 512 CT, more on a tall volume); made on the GUI
+    thread when the result arrives, with the other reactions to the new mask, it froze
+    scrolling for over 100 ms. The panel uses ``study.uncertainty_labels`` when it is
+    there (:mod:`viewer.ui.quality_panel`).
+    """
+    from viewer.ui.quality_panel import uncertainty_labels
+
+    if study.probabilities is not None:
+        study.uncertainty_labels = uncertainty_labels(study.probabilities)
