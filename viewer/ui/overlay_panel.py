@@ -19,6 +19,7 @@ from PyQt5.QtWidgets import (
 from viewer.overlays import OverlayLayer, OverlayStack
 
 MAX_LEGEND_ROWS = 40
+MAX_LIST_ROWS = 4  # layers shown before the list scrolls
 
 
 def legend_html(layer: OverlayLayer, volumes_ml: dict[int, float]) -> str:
@@ -109,8 +110,17 @@ class OverlayPanel(QWidget):
         row = names.index(current) if current in names else len(names) - 1
         self.layer_list.setCurrentRow(row)
         self.layer_list.blockSignals(False)
+        self._fit_list_height()
         self._set_enabled(len(stack) > 0)
         self._show_selected()
+
+    def _fit_list_height(self) -> None:
+        """As tall as its rows, from 2 to 4 (then it scrolls): the panel shares a short
+        tab group with the readout, and two layers need no 70 px list."""
+        rows = min(max(self.layer_list.count(), 2), MAX_LIST_ROWS)
+        row_height = self.layer_list.sizeHintForRow(0) if self.layer_list.count() else 17
+        frame = 2 * self.layer_list.frameWidth()
+        self.layer_list.setMaximumHeight(rows * max(row_height, 17) + frame + 2)
 
     def selected_name(self) -> str | None:
         item = self.layer_list.currentItem()

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from PyQt5.QtCore import Qt
+from PyQt5.QtCore import QSize, Qt
 from PyQt5.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -148,7 +148,13 @@ class QualityPanel(QWidget):
             import pyqtgraph as pg
         except ImportError:  # the panel still works without the curve
             return None
-        plot = pg.PlotWidget()
+        class CompactPlot(pg.PlotWidget):
+            def sizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+                # pyqtgraph asks for 600 x 450; in this word-wrapped panel that hint,
+                # not the minimum, sets the height, and the dock scrolled for it
+                return QSize(240, 160)
+
+        plot = CompactPlot()
         plot.setObjectName("uncertainty_curve")
         plot.setMinimumHeight(120)
         plot.setLabel("bottom", "slice")

@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 LAYOUTS = ("2x2", "1x3")
 #: Grid cells of the views in the 2 x 2 layout; the image panel takes (1, 1).
 GRID_2X2 = {"axial": (0, 0), "coronal": (0, 1), "sagittal": (1, 0)}
+#: Default height of the right column's bottom tab group (readout, overlay, options):
+#: the readout's rows with the dock's title and tabs; a shorter window gets less.
+BOTTOM_GROUP_HEIGHT = 240
+SHORT_BOTTOM_GROUP_HEIGHT = 220
 
 
 class WindowLayout:
@@ -50,34 +54,51 @@ class WindowLayout:
         return dock
 
     def _arrange_docks(self) -> None:
-        """Default layout of the right column: the readout alone on top, the mask
-        overlay (tabbed with whatever a tool tabbed onto it), then the docks
-        the tools added on their own, tabbed together so that each group keeps
-        a usable height at 1280 x 800."""
+        """Default layout of the right column: two tab groups, so each tab gets the
+        column's height instead of a slice of it (at 1280 x 800 a stack of four
+        groups left every panel scrolling).
+
+        - on top, taking what the bottom group leaves: the docks the tools added
+          (the Spleen results first, then the self-check and the review), what the
+          user reads after segmenting;
+        - at the bottom, compact: "Under the mouse" (raised), the mask overlay and
+          whatever a tool tabbed onto it (the segmentation options): set once or
+          glanced at, never read at length.
+        """
         right = [dock for dock in self.findChildren(QDockWidget)
-                 if dock not in self._core_docks and not dock.isFloating()
+                 if dock is not self.image_dock and not dock.isFloating()
                  and self.dockWidgetArea(dock) == Qt.RightDockWidgetArea]
-        grouped = set(self.tabifiedDockWidgets(self.overlay_dock))
-        loose = [dock for dock in right if dock not in grouped]
-        for dock in loose[1:]:
-            self.tabifyDockWidget(loose[0], dock)
-        if loose:
-            loose[0].raise_()
-        self.overlay_dock.raise_()
-        self._dock_column = [self.readout_dock, self.overlay_dock, *loose[:1]]
+        bottom = [self.readout_dock, self.overlay_dock,
+                  *[d for d in right if d in self.tabifiedDockWidgets(self.overlay_dock)]]
+        top = [dock for dock in right if dock not in bottom]
+        shown = {dock: not dock.isHidden() for dock in right}
+        for dock in right:
+            self.removeDockWidget(dock)  # re-added in the column's order
+        for group in (top, bottom):
+            if not group:
+                continue
+            self.addDockWidget(Qt.RightDockWidgetArea, group[0])
+            for dock in group[1:]:
+                self.tabifyDockWidget(group[0], dock)
+            for dock in group:
+                dock.setVisible(shown[dock])
+            group[0].raise_()
+        self._dock_column = [group[0] for group in (top, bottom) if group]
         self._docks_sized = False
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
         if not getattr(self, "_docks_sized", True):
-            # sizes only stick once the window has its size: readout and overlay
-            # get what they need, the tools' tab group takes the rest
+            # sizes only stick once the window has its size: the bottom group gets
+            # the readout's height, the tools' group takes the rest
             self._docks_sized = True
             column = self._dock_column
-            width = 340 if self.width() >= 1400 else 300
+            width = 350 if self.width() >= 1100 else 300  # 350: the tab titles fit
             self.resizeDocks(column, [width] * len(column), Qt.Horizontal)
-            heights = [170, 330, max(self.height() - 640, 120)][: len(column)]
-            self.resizeDocks(column, heights, Qt.Vertical)
+            if len(column) == 2:
+                bottom = BOTTOM_GROUP_HEIGHT if self.height() >= 900 else SHORT_BOTTOM_GROUP_HEIGHT
+                self.resizeDocks(column, [max(self.height() - bottom, 200), bottom],
+                                 Qt.Vertical)
 
     # ----------------------------------------------------------------- layout
     def set_layout_mode(self, mode: str) -> None:

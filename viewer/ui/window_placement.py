@@ -16,7 +16,7 @@ from PyQt5.QtWidgets import QMainWindow
 GEOMETRY_KEY = "window/geometry"
 DOCKS_KEY = "window/docks"
 #: bump when the docks change so much that an old saved layout must not be applied
-DOCK_LAYOUT_VERSION = 1
+DOCK_LAYOUT_VERSION = 2  # 2: two tab groups in the right column
 LARGEST_SIZE = QSize(1600, 1000)
 SCREEN_SHARE = 0.9
 

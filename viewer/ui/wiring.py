@@ -237,13 +237,9 @@ def _build_worklist(shell: MainWindow, session: MaskSession, review: ReviewTool)
 
 
 def _group_right_docks(shell: MainWindow, tools: Tools) -> None:
-    """The overlay list, the segmentation options and the (short) results share one
-    tab group; the review panel with its plot gets the taller group below."""
+    """The segmentation options join the overlay list's compact tab group; the
+    results, self-check and review docks form the tall group (the shell arranges
+    both: ``window_layout.WindowLayout._arrange_docks``)."""
     if tools.segmentation_tool is not None:
         shell.tabifyDockWidget(shell.overlay_dock, tools.segmentation_tool.dock)
-    if tools.results_dock is not None:
-        shell.tabifyDockWidget(shell.overlay_dock, tools.results_dock)
-    if tools.quality_dock is not None and tools.results_dock is not None:
-        shell.tabifyDockWidget(tools.results_dock, tools.quality_dock)
-    shell.overlay_dock.raise_()
 
