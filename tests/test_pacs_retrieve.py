@@ -252,7 +252,8 @@ def test_received_files_get_the_file_meta_pynetdicom_would_write(instance_uid):
 
 
 def test_associations_send_without_nagle_and_poll_briefly(orthanc, pacs_home):  # noqa: F811
-    """Without TCP_NODELAY a C-GET's identifier waits ~40 ms for the PACS's delayed ACK."""
+    """Without TCP_NODELAY a C-GET's identifier waits ~40 ms for the PACS's delayed ACK;
+    with pynetdicom's default maximum PDU the PACS sends images in 16 KiB pieces."""
     import socket
 
     from pynetdicom.sop_class import Verification
@@ -266,6 +267,8 @@ def test_associations_send_without_nagle_and_poll_briefly(orthanc, pacs_home):  
             raw = assoc.dul.socket.socket
             assert raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
             assert assoc.dul._run_loop_delay == POLL_S
+            # no limit announced (pynetdicom's default, 16 KiB, made the PACS send 8x more PDUs)
+            assert assoc.requestor.maximum_length == 0
             assert assoc.send_c_echo().Status == 0
 
 

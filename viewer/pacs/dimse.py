@@ -96,7 +96,7 @@ class DimseClient(PacsClient):
         ae.acse_timeout = 30
         ae.dimse_timeout = MESSAGE_TIMEOUT_S
         ae.network_timeout = MESSAGE_TIMEOUT_S
-        ae.maximum_pdu_size = 0
+        ae.maximum_pdu_size = 0  # no limit: the PACS sends PDUs as large as it likes
         return ae
 
     @contextmanager
@@ -106,6 +106,9 @@ class DimseClient(PacsClient):
             self.node.host,
             self.node.port,
             ae_title=self.node.ae_title,
+            # what we accept per PDU; associate() ignores ae.maximum_pdu_size and says
+            # 16 KiB, so a PACS sent a 200-slice CT in 6,400 PDUs instead of 800
+            max_pdu=ae.maximum_pdu_size,
             ext_neg=roles or None,
             evt_handlers=handlers or None,
         )
