@@ -156,7 +156,6 @@ class MainWindow(DocumentDisplay, WindowLoading, WindowLayout, WindowMenus,
         self.set_layout_mode("2x2")
         self.resize(1600, 1000)
 
-        self._core_docks = {self.image_dock, self.readout_dock, self.overlay_dock}
         #: the tools built around this shell (empty with ``with_tools=False``)
         self.tools = build_tools(self) if with_tools else Tools()
         if self.tools.failed:
