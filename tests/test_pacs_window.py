@@ -58,8 +58,13 @@ def _retrieve_into_window(qtbot, window, browser, method: str):  # noqa: F811
     shutil.rmtree(retrieve_folder() / SERIES_UID, ignore_errors=True)
     browser.method_box.setCurrentText(method)
     assert browser.method_box.currentText() == method
+    shown = []  # what the progress bar said while the images arrived
+    browser.progress.valueChanged.connect(
+        lambda value: shown.append((value, browser.progress.maximum())))
     with qtbot.waitSignal(window.volume_changed, timeout=60000):
         qtbot.mouseClick(browser.retrieve_button, Qt.LeftButton)
+    assert shown and shown[-1] == (20, 20), shown
+    browser.progress.valueChanged.disconnect()
     assert window.volume.array.shape == (512, 512, 20)
     assert str(window.volume.source_path) == str(retrieve_folder() / SERIES_UID)
     assert RED not in browser.status.styleSheet()
