@@ -28,9 +28,9 @@ listener) takes :func:`current_task` and hands those threads its bound
 Lifetime, the one rule, the same for both kinds:
 
 - a running task has no Qt parent and is held by this module until it finishes,
-  then deleted; what a caller reads afterwards (``is_cancelled()``,
-  ``isRunning()``; a process's ``pid``, ``exit_code``, ``crashed``) is plain Python
-  and stays readable;
+  then deleted (check a thread with :func:`is_alive` before asking it anything but
+  ``is_cancelled()``; a process's ``isRunning()``, ``pid``, ``exit_code`` and
+  ``crashed`` are plain Python and stay readable);
 - its callbacks run only while their ``owner`` QObject exists; deleting the owner
   cancels the task;
 - ``cancel()`` asks it to stop: a thread's function sees :func:`cancel_requested`
