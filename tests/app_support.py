@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 from PyQt5.QtCore import QSettings
-from PyQt5.QtGui import QColor
+from PyQt5.QtGui import QColor, QGuiApplication
 from PyQt5.QtWidgets import QFileDialog, QMessageBox
 
 from tests.conftest import sample_path
@@ -94,7 +94,19 @@ def make_window(qtbot, tmp_path: Path, register: bool = True) -> MainWindow:
     window.resize(1600, 1000)
     window.show()
     qtbot.waitExposed(window)
+    focus_window(qtbot, window)
     return window
+
+
+def focus_window(qtbot, window) -> None:
+    """Make ``window`` the one that receives keys, and wait until the platform agrees.
+
+    On a real X server (no window manager under Xvfb) a new window gets the keyboard
+    only after it asks and the server answers; menu shortcuts (B, E, N, ...) act only
+    in that window, as on a desk where the radiologist has clicked into it.
+    """
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QGuiApplication.focusWindow() is window.windowHandle())
 
 
 @pytest.fixture

@@ -51,3 +51,22 @@ def write_bytes(tmp_path: Path):
         return path
 
     return write
+
+
+# Fixtures that put a Qt application (and so a window system) under a test. Such a
+# test is marked ``window``: `make test` runs the whole suite offscreen, then every
+# ``window`` test again on a real X server (pytest-xvfb), where partial repaints,
+# screen sizes and focus behave as on a desk. Tests without Qt never touch a display.
+WINDOW_FIXTURES = frozenset({"qtbot", "qapp"})
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "window: uses a Qt application; runs offscreen and under a real X server"
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if WINDOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.window)

@@ -21,7 +21,7 @@ from PyQt5.QtGui import QColor, QImage
 from PyQt5.QtWidgets import QApplication
 
 from segmentation.metrics import evaluate_masks
-from tests.app_support import Answers, ct_reference, ct_volume, pixel, rgb  # noqa: F401
+from tests.app_support import Answers, ct_reference, ct_volume, focus_window, pixel, rgb  # noqa: F401
 from tests.conftest import REPO_ROOT as REPO
 from tests.conftest import sample_path
 from viewer.review import AGREEMENT, DIFFERENCE_LAYER, FALSE_NEGATIVE, FALSE_POSITIVE
@@ -117,7 +117,7 @@ def test_next_worst_slice_steps_in_order_of_disagreement(qtbot, reviewing,
     dice = np.where(sizes > 0, 2 * both / np.maximum(sizes, 1), 1.0)
     expected = sorted((k for k in range(len(wrong)) if wrong[k] > 0),
                       key=lambda k: (-wrong[k], dice[k], k))
-    reviewing.activateWindow()
+    focus_window(qtbot, reviewing)
     tool = reviewing.tools.review_tool
     visited = []
     for _ in expected:
