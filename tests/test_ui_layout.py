@@ -218,10 +218,6 @@ def _probe() -> dict:
             QApplication.processEvents()
             time.sleep(0.01)
 
-    # the window lists models on a worker thread, which imports torch; set_prediction
-    # below imports it on this one: two threads importing torch at once break it
-    import torch  # noqa: F401
-
     app = create_app()
     settings = QSettings(str(os.environ["SPLEENSCOPE_HOME"]) + "/settings.ini",
                          QSettings.IniFormat)
