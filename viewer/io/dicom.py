@@ -49,12 +49,15 @@ def _describe(inputs: list[Path]) -> str:
 
 
 def _scan_received(received: ReceivedSeries) -> ScanResult:
-    """What :func:`scan` finds in a just-received folder, from the headers walked as the
-    files arrived (a file the walk did not read is read from disk, as scan would)."""
+    """What :func:`scan` finds in a just-received folder, from the files examined as they
+    arrived, in scan's (name) order; a file the walk did not read is read from disk."""
     result = ScanResult()
     templates: dict = {}
-    for path, header in received.files():
-        examine_file(result, path, templates, header)
+    for path, found in received.files():
+        if found is not None:
+            result.add(found)
+        else:
+            examine_file(result, path, templates)
     return result
 
 

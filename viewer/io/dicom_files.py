@@ -75,6 +75,16 @@ class ScanResult:
     unreadable: list[str] = field(default_factory=list)
     first_error: SpleenScopeError | None = None  # raised when no slice at all is usable
 
+    def add(self, other: ScanResult) -> None:
+        """Append what ``other`` found (files examined after ours)."""
+        self.slices.extend(other.slices)
+        self.not_dicom += other.not_dicom
+        self.non_image += other.non_image
+        self.files_seen += other.files_seen
+        self.nifti_example = self.nifti_example or other.nifti_example
+        self.unreadable.extend(other.unreadable)
+        self.first_error = self.first_error or other.first_error
+
 
 def candidate_files(inputs: Path | Iterable[Path]) -> list[Path]:
     """Every regular file under the inputs (folders are searched recursively), sorted."""

@@ -3,8 +3,9 @@
 A retrieve writes each image to a file as it arrives; opening the folder then read
 every header and every pixel again (~0.3 s for a 200-slice CT, next to ~1 s of
 transfer). A :class:`ReceivedSeries` is given each image's bytes as they are
-written and, on a thread of its own, walks the header while the next image is on
-the wire; uncompressed pixels are later placed straight from those same bytes. When the retrieve has succeeded (count checked, folder renamed), it is
+written and, on a thread of its own, walks the header and examines it as a folder
+scan would (``viewer.io.dicom_files.examine_file``) while the next image is on the
+wire; uncompressed pixels are later placed straight from those same bytes. When the retrieve has succeeded (count checked, folder renamed), it is
 kept; the next :func:`viewer.io.dicom.load_dicom` of exactly that folder claims it
 and builds the volume from it, through the same per-file examination, geometry
 and pixel placement as reading the folder.
@@ -25,6 +26,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from viewer.io.dicom_files import ScanResult, examine_file
 from viewer.io.dicom_header import parse_received
 from viewer.io.dicom_records import HEADER_TAGS
 
@@ -40,7 +42,7 @@ class _Arrival:
 
     size: int
     mtime_ns: int
-    header: tuple | None = None  # (dataset, pixel location) as viewer.io.dicom_files uses
+    found: ScanResult | None = None  # what scan finds in this file (viewer.io.dicom_files)
     pixels: tuple | None = None  # (file bytes after the file meta, where they start)
 
 
@@ -59,6 +61,7 @@ class ReceivedSeries:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._worker: threading.Thread | None = None
         self._dropped = False
+        self._templates: dict = {}  # the worker's, as scan keeps one per folder
 
     # -- while receiving (any thread) -------------------------------------------------
 
@@ -90,16 +93,18 @@ class ReceivedSeries:
                 continue
             try:
                 walked = parse_received(header, dataset, HEADER_TAGS)
+                if walked is None:
+                    continue  # the walk does not read it: it is read from disk
+                location = walked.native_pixel_location
+                found = ScanResult()
+                examine_file(found, self.folder / name, self._templates, (walked.dataset, location))
             except Exception as error:  # noqa: BLE001 - never break a retrieve: read from disk
                 log.debug("received image not examined in memory: %s", type(error).__name__)
                 continue
-            if walked is None:
-                continue  # the walk does not read it: it is read from disk
-            location = walked.native_pixel_location
             with self._lock:
                 arrival = self._arrivals.get(name)
                 if arrival is not None:
-                    arrival.header = (walked.dataset, location)
+                    arrival.found = found
                     if location is not None:
                         arrival.pixels = (dataset, len(header))
 
@@ -142,11 +147,9 @@ class ReceivedSeries:
             return False
         return True
 
-    def files(self) -> list[tuple[Path, tuple | None]]:
-        """Each file's path and its examined header (None: read it from disk), by name."""
-        return [
-            (self.folder / name, self._arrivals[name].header) for name in sorted(self._arrivals)
-        ]
+    def files(self) -> list[tuple[Path, ScanResult | None]]:
+        """Each file's path and what scan finds in it (None: read it from disk), by name."""
+        return [(self.folder / name, self._arrivals[name].found) for name in sorted(self._arrivals)]
 
     def pixel_sources(self) -> dict[Path, tuple]:
         """Where the uncompressed pixels of each file are in memory: ``(bytes, offset of
