@@ -200,13 +200,17 @@ class ModelManagerDialog(QDialog):
 
     def _selection_changed(self) -> None:
         entry = self.selected_entry()
+        self._update_buttons()
+        self.details.setText(self._details_html(entry) if entry else "")
+
+    def _update_buttons(self) -> None:
+        entry = self.selected_entry()
         busy = self.is_comparing()  # one comparison at a time; the list stays usable
         self.activate_button.setEnabled(entry is not None and not busy)
         self.import_button.setEnabled(not busy)
         self.delete_button.setEnabled(entry is not None and not entry.is_bundled and not busy)
         self.delete_button.setToolTip(
             "The bundled model cannot be deleted" if entry and entry.is_bundled else "")
-        self.details.setText(self._details_html(entry) if entry else "")
 
     @staticmethod
     def _details_html(entry: registry.ModelEntry) -> str:
@@ -273,7 +277,7 @@ class ModelManagerDialog(QDialog):
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
         self.cancel_button.setVisible(True)
-        self._selection_changed()
+        self._update_buttons()
 
     def _idle(self, text: str, finished: bool = True) -> None:
         """Back to the list; ``finished``: announce that no comparison came of it."""
@@ -281,7 +285,7 @@ class ModelManagerDialog(QDialog):
         self.progress.setVisible(False)
         self.cancel_button.setVisible(False)
         self.comparison_label.setText(text)
-        self._selection_changed()
+        self._update_buttons()
         if finished:
             self.comparison_finished.emit(None)
 
