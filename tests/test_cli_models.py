@@ -70,6 +70,12 @@ def test_a_damaged_file_is_refused_in_one_line_and_nothing_is_copied(tmp_path, c
     assert list(registry.user_models_dir().iterdir()) == []
     assert main(["models", "activate", "no_such_model"]) == 2
     assert "no such model or file" in _one_line_error(capsys)
+    # two files carrying the same model name: the name alone does not choose
+    for name in ("a.pt", "b.pt"):
+        (registry.user_models_dir() / name).write_bytes(registry.bundled_model_path().read_bytes())
+    bundled_name = load_model(registry.bundled_model_path()).name
+    assert main(["models", "activate", bundled_name]) == 2
+    assert "several models match" in _one_line_error(capsys)
 
 
 def test_import_copies_once_never_over_an_existing_model(worse_model, tmp_path, capsys):

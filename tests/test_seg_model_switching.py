@@ -182,3 +182,23 @@ def test_import_from_a_file_compares_before_it_can_become_active(qtbot, tmp_path
     with qtbot.waitSignal(dialog.active_changed):
         qtbot.mouseClick(box.findChild(QPushButton, "use_imported_model"), 1)
     assert registry.active_model_path() == (models / "colleague.pt").resolve()
+
+
+def test_cancel_or_close_during_the_comparison_changes_nothing(qtbot):
+    from viewer.ui.model_manager import ModelManagerDialog
+
+    better_or_not = _worse_model(bias=8.0)  # new bytes: nothing is known about it yet
+    dialog = ModelManagerDialog()
+    qtbot.addWidget(dialog)
+    dialog.show()
+    for stop in (lambda: qtbot.mouseClick(dialog.cancel_button, 1), dialog.close):
+        dialog.show()
+        assert dialog.select(better_or_not)
+        with qtbot.waitSignal(dialog.comparison_finished, timeout=120_000) as outcome:
+            assert dialog.set_selected_active() is False
+            stop()
+        assert outcome.args == [None]
+        assert dialog.comparison_label.text() == "Comparison cancelled; nothing changed."
+        assert dialog.worse_box is None and dialog.activate_box is None
+        assert registry.active_model_path() == registry.bundled_model_path()
+        assert dialog.activate_button.isEnabled() and not dialog.progress.isVisible()
