@@ -8,6 +8,7 @@ segmented well, gets ``ok``.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -178,3 +179,26 @@ def test_unknown_modality_choice_is_a_clear_error(sample_ct_study):
     volume, _ = sample_ct_study
     with pytest.raises(SpleenScopeError, match="choose auto, ct or mr"):
         segment_study(volume, modality="pet")
+
+
+def test_a_region_in_the_left_side_wall_is_checked(sample_ct_study):
+    """A plausible volume at the spleen's height, but its centre 15 mm inside the body's
+    left outline: where models that miss the spleen put their region (measured on
+    another MR sequence), never where a spleen's centre lies."""
+    volume, study = sample_ct_study
+    spacing = np.asarray(volume.spacing)
+    body_left = int(np.nonzero((np.asarray(volume.array) > -500).any(axis=(1, 2)))[0].min())
+    _, j, k = (axis.mean() for axis in np.nonzero(study.mask))
+    centre = np.array([body_left + 15.0 / spacing[0], j, k])
+    grid = np.indices(study.mask.shape, dtype=np.float32)
+    semi_axes_mm = np.array([12.0, 40.0, 30.0])
+    inside = sum(((grid[a] - centre[a]) * spacing[a] / semi_axes_mm[a]) ** 2 for a in range(3))
+    wall = (inside <= 1.0).astype(np.uint8)
+    assert 20 < wall.sum() * spacing.prod() / 1000 < 3000  # the volume alone looks fine
+    verdict = _judge(volume, study, wall, wall.astype(np.float32))
+    assert verdict.verdict == "check"
+    # 15 mm, give or take the 2-voxel step the body's outline is found with
+    assert any(re.search(r"left side wall \(1[4-6] mm inside", r) for r in verdict.reasons), (
+        verdict.reasons)
+    assert not any("side wall" in r for r in _judge(volume, study, study.mask,
+                                                     study.probabilities).reasons)
