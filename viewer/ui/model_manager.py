@@ -360,6 +360,7 @@ class ModelManagerDialog(QDialog):
         chooser.setAcceptMode(QFileDialog.AcceptOpen)
         chooser.setAttribute(Qt.WA_DeleteOnClose)
         chooser.fileSelected.connect(self.import_file)
+        chooser.finished.connect(lambda _result: setattr(self, "file_chooser", None))
         self.file_chooser = chooser
         chooser.open()
         return chooser
@@ -384,12 +385,11 @@ class ModelManagerDialog(QDialog):
         target, copied = found
         self.comparison_task = None
         self.refresh()
-        self.select(target)
-        entry = self.selected_entry()
         note = "Imported" if copied else "Already in your models folder:"
-        if entry is None:  # removed meanwhile
+        if not self.select(target):  # removed meanwhile
             self._idle(f"{note} {target.name}")
             return
+        entry = self.entries[self.row_of(target)]
         if entry.path.resolve() == registry.active_model_path(entry.modality).resolve():
             self._idle(f"{note} {entry.name}; it is the active {entry.modality} model.")
             return
