@@ -13,6 +13,21 @@ and loaded into a private Orthanc on loopback. Each round, in alternating order:
 Prints one JSON line: median (and min) wall seconds of each, our retrieve-only
 median, and the ratio ours / getscu. Target: ratio <= 1.5.
 
+Our open is what the window does after a retrieve: ``load_volume`` of the folder,
+which finds the series examined while it arrived (``viewer.io.dicom_received``).
+
+Measured on the 2-core development machine shared with other jobs (load 9-16, so
+each figure moves by +-30 % from run to run; medians of 5 rounds, each run's
+ours and getscu measured alternately):
+
+- before (pynetdicom defaults, pydicom reading every file twice): ours 2.27 s
+  (retrieve 1.20 + open 0.99), getscu 0.95 s: ratio 2.39 (the same session's
+  3-round runs: 2.27, 2.46, 3.78);
+- after: ours 1.35 s (retrieve 1.23 + open 0.09), getscu 0.97 s: ratio 1.40;
+  other runs 1.31 (1.69 vs 1.29) and 0.76 (1.11 vs 1.45); 3-round runs 1.49-1.68
+  under the heaviest load. The retrieve itself is now ~1.2-1.3x getscu: what is
+  left is pynetdicom's per-PDU and per-message Python work.
+
 Run: ``.venv/bin/python tests/benchmarks/bench_pacs_retrieve.py [--rounds N]``
 (needs ``orthanc`` and ``dcmtk``).
 """
