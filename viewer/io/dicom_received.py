@@ -5,10 +5,12 @@ every header and every pixel again (~0.3 s for a 200-slice CT, next to ~1 s of
 transfer). A :class:`ReceivedSeries` is given each image's bytes as they are
 written and, on a thread of its own, walks the header and examines it as a folder
 scan would (``viewer.io.dicom_files.examine_file``) while the next image is on the
-wire; uncompressed pixels are later placed straight from those same bytes. When the retrieve has succeeded (count checked, folder renamed), it is
-kept; the next :func:`viewer.io.dicom.load_dicom` of exactly that folder claims it
-and builds the volume from it, through the same per-file examination, geometry
-and pixel placement as reading the folder.
+wire; uncompressed pixels are later placed straight from those same bytes. When
+the retrieve has succeeded (count checked, folder renamed), it is kept; the next
+:func:`viewer.io.dicom.load_dicom` of exactly that folder claims it and builds the
+volume from it, through the same geometry and pixel placement as reading the
+folder. Memory: the series' bytes stay held from the retrieve until that opening
+(or the next retrieve).
 
 It is used only while the folder is as it was written: the same files, each with
 the size and modification time it had when written; anything else, and the
@@ -177,7 +179,8 @@ def keep(series: ReceivedSeries) -> None:
 
 
 def claim(folder: Path) -> ReceivedSeries | None:
-    """The kept series if it is ``folder`` as written, else None; either way it is let go."""
+    """The kept series if it is ``folder`` as written (it is let go: one opening uses it);
+    None otherwise (a changed folder lets it go; another folder leaves it kept)."""
     global _kept
     with _kept_lock:
         series, _kept = _kept, None
