@@ -34,8 +34,9 @@ from viewer.io.dicom_records import HEADER_TAGS
 
 log = logging.getLogger(__name__)
 
-# Beyond this many received bytes a series is not kept in memory (it opens from disk).
-MAX_KEPT_BYTES = 2 * 1024**3
+# Beyond this many received bytes (a ~2,000-slice CT) a series is not kept in memory (it
+# opens from disk): keeping it means its bytes and its volume in memory at once.
+MAX_KEPT_BYTES = 1024**3
 
 
 @dataclass
