@@ -125,3 +125,11 @@ def test_a_worse_model_is_refused_without_yes(worse_model, capsys):
     # back to the bundled model (it scores higher): no --yes needed
     assert main(["models", "activate", "spleen_unet2d", "--device", "cpu"]) == 0
     assert registry.active_model_path() == registry.bundled_model_path()
+
+    # a file elsewhere is imported first: the active model never lives in Downloads
+    colleague = worse_model.with_name("colleague.pt")
+    colleague.write_bytes(registry.bundled_model_path().read_bytes())
+    capsys.readouterr()
+    assert main(["models", "activate", str(colleague), "--device", "cpu"]) == 0
+    assert "imported colleague.pt" in capsys.readouterr().out
+    assert registry.active_model_path() == (registry.user_models_dir() / "colleague.pt").resolve()
