@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from typing import TYPE_CHECKING
 
 from viewer.errors import SpleenScopeError
@@ -29,6 +30,26 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 #: Most torch CPU threads any run uses.
 MAX_CPU_THREADS = 8
 THREADS_VARIABLE = "SPLEENSCOPE_THREADS"
+
+
+_TORCH_IMPORT = threading.Lock()
+
+
+def import_torch():
+    """torch, imported under one process-wide lock; call it before the first torch use
+    on any thread but the main one.
+
+    Two threads that import torch for the first time at once (one through ``torch.nn``,
+    the other through ``torch.nn.functional``) walk into torch's own circular imports
+    from both ends; Python's import locks then report a deadlock and hand one thread a
+    half-initialised module ("cannot import name 'nn'", "operator prims::tanh does not
+    exist"). Once this returns, torch and its submodules are complete for every thread.
+    """
+    with _TORCH_IMPORT:
+        import torch
+        import torch.nn.functional  # noqa: F401 (the other entry into the cycle)
+
+    return torch
 
 
 def _mps_available() -> bool:

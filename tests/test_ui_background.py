@@ -186,3 +186,42 @@ def test_a_command_that_cannot_start_is_reported(qtbot, tmp_path):
     qtbot.waitUntil(lambda: bool(calls.seen), timeout=10000)
     assert calls.seen == [("failed_to_start",)] and not task.isRunning()
     assert task.pid is None and task.exit_code is None
+
+
+# Six tasks that each reach torch by another entry, started together in a process where
+# torch is not imported yet. Without the shared import lock this process aborts
+# ("terminate called after throwing an instance of 'python_error'") or a task fails
+# with a half-initialised torch module.
+_FIRST_TORCH_IMPORTS = """
+import sys
+from PyQt5.QtCore import QCoreApplication, QObject, QTimer
+from viewer.ui.background import run_in_background, wait_for_all
+assert "torch" not in sys.modules
+app = QCoreApplication([])
+owner = QObject()
+entries = ["from torch import nn", "import torch.nn.functional", "import torch",
+           "from torch.nn import functional", "import torch.distributed",
+           "from torch import optim"]
+ended = []
+def task(statement):
+    return lambda: exec(statement, {})
+for statement in entries:
+    run_in_background(owner, task(statement), lambda _r: ended.append("ok"),
+                      lambda message: ended.append(message), uses_torch=True)
+timer = QTimer()
+timer.timeout.connect(lambda: len(ended) == len(entries) and app.quit())
+timer.start(20)
+app.exec_()
+wait_for_all()
+print(ended)
+"""
+
+
+def test_tasks_that_start_together_import_torch_once_and_completely(tmp_path):
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", _FIRST_TORCH_IMPORTS], capture_output=True,
+                          text=True, timeout=240, cwd=os.getcwd(),
+                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == str(["ok"] * 6), done.stdout + done.stderr[-2000:]

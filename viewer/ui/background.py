@@ -62,6 +62,7 @@ from PyQt5.QtCore import (
     pyqtSignal,
 )
 
+from segmentation.devices import import_torch
 from viewer.errors import SpleenScopeError
 
 log = logging.getLogger(__name__)
@@ -165,9 +166,10 @@ class BackgroundTask(QThread):
     cancelled = pyqtSignal()
     progress = pyqtSignal(object)
 
-    def __init__(self, function: Callable[[], object]) -> None:
+    def __init__(self, function: Callable[[], object], uses_torch: bool = False) -> None:
         super().__init__()
         self.function = function
+        self.uses_torch = uses_torch
         self._cancel = threading.Event()
 
     def cancel(self) -> None:
@@ -185,6 +187,8 @@ class BackgroundTask(QThread):
     def run(self) -> None:
         _CURRENT.task = self
         try:
+            if self.uses_torch:
+                import_torch()  # never two first imports of torch at once
             result = self.function()
         except SpleenScopeError as error:
             self._end(failure=str(error))
@@ -214,15 +218,21 @@ def run_in_background(owner: QObject, function: Callable[[], object],
                       on_done: Callable[[object], None],
                       on_error: Callable[[str], None],
                       on_progress: Callable[[object], None] | None = None,
-                      on_cancelled: Callable[[], None] | None = None) -> BackgroundTask:
+                      on_cancelled: Callable[[], None] | None = None,
+                      *, uses_torch: bool = False) -> BackgroundTask:
     """Start ``function()`` on its own thread; the callbacks run on the GUI thread.
+
+    ``uses_torch=True`` for a function that may import torch (or the modules of
+    :mod:`segmentation` that do): the thread first imports it through
+    :func:`segmentation.devices.import_torch`, so two tasks starting together never
+    import it at once.
 
     They run only while ``owner`` (the QObject whose widgets they touch) exists;
     deleting the owner cancels the task. Once cancelled, only ``on_cancelled`` is
     called. Returns the task (``cancel()``, ``is_cancelled()``, ``wait(ms)``; its
     signals for tests).
     """
-    task = BackgroundTask(function)
+    task = BackgroundTask(function, uses_torch)
     _hold(task)
     deliver = _delivery(owner, task)
     task.succeeded.connect(deliver(on_done, True))

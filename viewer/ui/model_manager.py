@@ -264,7 +264,8 @@ class ModelManagerDialog(QDialog):
             lambda comparison, e=entry: self._compared(e, comparison, ask_when_better),
             lambda message, e=entry: self._not_compared(e, message),
             on_progress=self._compare_progress,
-            on_cancelled=lambda: self._idle("Comparison cancelled; nothing changed."))
+            on_cancelled=lambda: self._idle("Comparison cancelled; nothing changed."),
+            uses_torch=True)
         self._busy(f"Comparing {entry.name} with the active {entry.modality} model on the "
                    "same validation cases…")
 
@@ -378,7 +379,7 @@ class ModelManagerDialog(QDialog):
         self.comparison_task = run_in_background(
             self, lambda: registry.import_model_file(path), self._imported,
             lambda message: self._idle(f"Cannot import {path.name}: {message}"),
-            on_cancelled=lambda: self._idle(f"Import of {path.name} cancelled."))
+            on_cancelled=lambda: self._idle(f"Import of {path.name} cancelled."), uses_torch=True)
         self._busy(f"Checking {path.name}…")
 
     def _imported(self, found: tuple[Path, bool]) -> None:

@@ -155,7 +155,8 @@ class TrainingDialog(QDialog):
         self.start_button.setEnabled(False)
         self._checker = run_in_background(
             self, lambda: _checked_data(folder), self._data_checked,
-            lambda message: self._data_checked(DataCheck(folder, problems=[message])))
+            lambda message: self._data_checked(DataCheck(folder, problems=[message])),
+            uses_torch=True)
         return True
 
     def _data_checked(self, check: DataCheck) -> None:
@@ -285,7 +286,8 @@ class TrainingDialog(QDialog):
             self, lambda: _compare_with_active(path),
             lambda found: self._ask_to_activate(path, *found),
             lambda message: self._ask_to_activate(
-                path, True, f"It could not be compared with the active model: {message}"))
+                path, True, f"It could not be compared with the active model: {message}"),
+            uses_torch=True)
 
     def _ask_to_activate(self, path: Path, worse: bool, comparison_text: str) -> None:
         self.comparison = None

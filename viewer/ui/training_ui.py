@@ -177,7 +177,7 @@ class TrainingTools(QObject):
             window.statusBar().clearMessage()
             window.show_error(message, "Could not add the case")
 
-        run_in_background(self, save, done, failed)
+        run_in_background(self, save, done, failed, uses_torch=True)
         return True
 
     # ------------------------------------------------------------------ closing
