@@ -246,6 +246,11 @@ def main(argv: list[str] | None = None) -> int:
         "--finished-only", action="store_true", help="score the finished models only"
     )
     parser.add_argument("--record", type=Path, help="also write the result into this JSON file")
+    parser.add_argument(
+        "--record-as",
+        default="robustness_comparison",
+        help="the key the result is written under in --record (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     import torch
@@ -291,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     print(line)
     if args.record:
         report = json.loads(args.record.read_text(encoding="utf-8"))
-        report["robustness_comparison"] = result
+        report[args.record_as] = result
         args.record.write_text(json.dumps(report, indent=2), encoding="utf-8")
     return 0
 
