@@ -99,11 +99,14 @@ def model_path_for(requested: str, guess: ModalityGuess) -> Path:
     return Path(active_model_path(wanted if wanted in KNOWN else CT))
 
 
-def choose_model(model, requested: str, guess: ModalityGuess):
-    """The LoadedModel to run: ``model`` if given, else the active model of the modality."""
+def choose_model(model, requested: str, guess: ModalityGuess, device="auto"):
+    """The LoadedModel to run on ``device``: ``model`` if given, else the active model of
+    the modality (kept in the model cache under the device it will run on)."""
+    from segmentation.devices import pick_device
     from segmentation.inference import resolve_model
 
-    return resolve_model(model if model is not None else model_path_for(requested, guess))
+    chosen = model if model is not None else model_path_for(requested, guess)
+    return resolve_model(chosen, device=pick_device(device))
 
 
 def segment_study(
@@ -129,7 +132,7 @@ def segment_study(
 
     started = time.perf_counter()
     guess = guess or detect_modality(volume)
-    loaded = choose_model(model, requested, guess)
+    loaded = choose_model(model, requested, guess, device)
     result = segment_volume(
         volume,
         model=loaded,
