@@ -132,7 +132,8 @@ def test_paint_stroke_in_axial_view_edits_the_prediction_and_undo_restores(
     voxel_ml = abs(np.linalg.det(ct_volume.affine[:3, :3])) / 1000.0
     qtbot.waitUntil(lambda: session.measurements.voxels == int(edited.sum()), timeout=10000)
     assert session.measurements.volume_ml == pytest.approx(before_ml + added * voxel_ml)
-    assert window.tools.results_panel.volume_label.text() == f"{session.measurements.volume_ml:.1f} mL"
+    assert window.tools.results_panel.volume_label.text().endswith(
+        f" {session.measurements.volume_ml:.1f} mL")
     # what the reviewer sees: the prediction's colour where there was plain tissue
     assert _is_prediction_colour(pixel(view, (i0, j0, k)))
     _mouse(view, QEvent.MouseMove, (i0 + 10, j0, k))  # the brush circle follows the mouse

@@ -61,6 +61,15 @@ def test_sample_ct_is_ok_with_overlay_and_curve(qtbot, window, ct_volume):
     results = window.tools.results_panel
     low, high = study.uncertainty.volume_range_ml
     assert results.range_label.text().startswith(f"{low:.0f}–{high:.0f} mL")
+    # The 20 slices cut the spleen: its volume is a lower bound, under the normal limit,
+    # which rules nothing out; the flag says so in amber, never the green of "normal".
+    assert study.measurements.touches_scan_edge
+    assert results.volume_label.text() == f"at least {study.measurements.volume_ml:.1f} mL"
+    assert results.flag_label.text().startswith("Splenomegaly not excluded")
+    window.tools.results_dock.raise_()
+    qtbot.wait(50)
+    red, green, blue = _background(results.flag_label)
+    assert red > green > blue and red > 100  # amber
     panel.show_overlay.setChecked(False)
     assert UNCERTAINTY_LAYER not in window.overlays
 
@@ -101,6 +110,6 @@ def test_a_mask_from_a_file_is_not_painted_as_checked(qtbot, window, ct_volume, 
     results = window.tools.results_panel
     window.tools.results_dock.raise_()
     qtbot.wait(50)
-    assert f"{session.measurements.volume_ml:.1f} mL" == results.volume_label.text()
-    assert "No splenomegaly" in results.flag_label.text()  # 249 mL: normal, but unchecked
+    assert f"at least {session.measurements.volume_ml:.1f} mL" == results.volume_label.text()
+    assert "Splenomegaly not excluded" in results.flag_label.text()  # a cut spleen, unchecked
     assert not _is_green(_background(results.flag_label))

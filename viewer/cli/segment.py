@@ -225,9 +225,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     m = result.measurements
     low, high = study.uncertainty.volume_range_ml
+    at_least = "at least " if m.touches_scan_edge else ""  # cut by the scan: lower bounds
     print(
-        f"spleen volume: {m.volume_ml:.1f} mL (range {low:.0f}-{high:.0f} mL, {m.voxels} "
-        f"voxels), craniocaudal {m.craniocaudal_mm:.0f} mm"
+        f"spleen volume: {at_least}{m.volume_ml:.1f} mL (range {low:.0f}-{high:.0f} mL, "
+        f"{m.voxels} voxels), craniocaudal {at_least}{m.craniocaudal_mm:.0f} mm"
     )
     print(
         f"input: {study.modality.modality} ({study.modality.reason}); "
@@ -242,6 +243,9 @@ def run(args: argparse.Namespace) -> int:
         pass  # a failed result's flags would only lend it credibility
     elif m.splenomegaly:
         print(f"splenomegaly: volume above the normal range ({m.reference_range_text})")
+    elif m.touches_scan_edge and m.voxels:
+        print("splenomegaly not excluded: the spleen is cut by the scan, so its volume "
+              "is a lower bound")
     print(
         f"{result.slices} slices in {result.seconds:.1f} s on {result.device} "
         f"with {result.model_name}"

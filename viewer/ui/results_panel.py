@@ -28,6 +28,13 @@ FLAG_STYLE = {
 }
 
 
+def volume_text(m) -> str:
+    """The volume as read: "at least" when the spleen runs past the scan's first or
+    last slice, since its volume is then a lower bound."""
+    prefix = "at least " if m.touches_scan_edge and m.voxels else ""
+    return f"{prefix}{m.volume_ml:.1f} mL"
+
+
 def format_bbox(low, high) -> str:
     """Extents along R-L × A-P × S-I in mm (one line: the dock is short)."""
     if low is None or high is None:
@@ -111,7 +118,7 @@ class ResultsPanel(QWidget):
             widget.setVisible(has)
         if not has:
             return
-        self.volume_label.setText(f"{m.volume_ml:.1f} mL")
+        self.volume_label.setText(volume_text(m))
         self.voxels_label.setText(f"{m.voxels:,}")
         edge = " (cut by the scan: at least)" if m.touches_scan_edge else ""
         self.length_label.setText(f"{m.craniocaudal_mm:.0f} mm{edge}")
@@ -131,14 +138,19 @@ class ResultsPanel(QWidget):
             flag, style = "No spleen found: there is no volume to judge", "unusable"
         elif verdict == "failed":
             flag, style = "The self-check failed: this volume must not be used", "unusable"
-        elif m.splenomegaly:
+        elif m.splenomegaly:  # a lower bound above the limit is enough to say so
             flag = f"Splenomegaly: volume above {SPLENOMEGALY_VOLUME_ML:g} mL"
             style = True
+        elif m.touches_scan_edge:
+            # A spleen cut by the scan has more volume outside it: a lower bound under
+            # the limit rules nothing out, so it must not look like a normal finding.
+            flag = (f"Splenomegaly not excluded: the spleen is cut by the scan, so "
+                    f"{m.volume_ml:.0f} mL is a lower bound (normal ≤ "
+                    f"{SPLENOMEGALY_VOLUME_ML:g} mL)")
+            style = "check" if verdict in ("ok", "check") else "unchecked"
         else:
             flag = f"No splenomegaly: volume within normal (≤ {SPLENOMEGALY_VOLUME_ML:g} mL)"
             style = {"ok": False, "check": "check"}.get(verdict, "unchecked")
-        if m.touches_scan_edge and m.voxels:
-            flag += "; the mask reaches the scan's edge, so the volume may be larger"
         self.flag_label.setText(flag)
         self.flag_label.setWordWrap(True)
         self.flag_label.setStyleSheet(FLAG_STYLE[style])
