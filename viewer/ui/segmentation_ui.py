@@ -220,7 +220,8 @@ class SegmentationTool(QObject):
                               result["auto_device"])
 
         run_in_background(self, available_models_and_devices, found,
-                          lambda message: log.warning("could not list models: %s", message))
+                          lambda message: log.warning("could not list models: %s", message),
+                          uses_torch=True)
 
     # ----------------------------------------------------------------- running
     def is_running(self) -> bool:
@@ -258,7 +259,7 @@ class SegmentationTool(QObject):
         self.task = run_in_background(
             self, lambda: segment_off_gui_thread(volume, **options),
             on_done=lambda result: self._succeeded(result, volume), on_error=self._failed,
-            on_progress=self._progress, on_cancelled=self._cancelled)
+            on_progress=self._progress, on_cancelled=self._cancelled, uses_torch=True)
         self.started.emit()
         return True
 
