@@ -137,7 +137,7 @@ def test_paint_stroke_in_axial_view_edits_the_prediction_and_undo_restores(
     # what the reviewer sees: the prediction's colour where there was plain tissue
     assert _is_prediction_colour(pixel(view, (i0, j0, k)))
     _mouse(view, QEvent.MouseMove, (i0 + 10, j0, k))  # the brush circle follows the mouse
-    outline = tool._outlines["axial"]
+    outline = tool.brush_outline("axial")
     assert outline.isVisible()
     assert outline.rect().width() == pytest.approx(2 * RADIUS_MM)
     _keep_screenshot(window, "edit_paint_axial.png", tmp_path)
@@ -263,7 +263,7 @@ def test_new_empty_mask_keys_and_plain_drag_still_moves_the_crosshair(qtbot, win
     qtbot.keyClick(view.canvas, Qt.Key_Z, Qt.ControlModifier | Qt.ShiftModifier)
     assert int(session.prediction.sum()) == painted
     tool.set_tool(None)
-    assert tool.tool is None and not tool._outlines["axial"].isVisible()
+    assert tool.tool is None and not tool.brush_outline("axial").isVisible()
 
 
 def test_edit_menu_lists_the_tools(window):

@@ -71,6 +71,6 @@ def test_damaged_masks_leave_the_open_mask_untouched(qtbot, opened, tmp_path):
         folder.mkdir()
         path = build(folder)
         with qtbot.waitSignal(opened.load_failed, timeout=30000) as failure:
-            opened._open_mask_reporting(str(path))  # what File > Open mask calls
+            opened.open_mask_reporting(str(path))  # what File > Open mask calls
         assert "\n" not in failure.args[0], name
         _unchanged(opened, before)

@@ -22,11 +22,11 @@ def test_a_new_model_appears_in_the_segment_tool(qtbot, tmp_path, monkeypatch):
     qtbot.addWidget(win)
     segment, training = win.tools.segmentation_tool, win.tools.training_tools
     segment.refresh_models()
-    qtbot.waitUntil(lambda: segment._models_found, timeout=60000)
+    qtbot.waitUntil(lambda: segment.models_listed, timeout=60000)
     new_model = user_models_dir() / "retrained.pt"
     assert str(new_model) not in _model_files(segment)
 
     # what a finished training run leaves: a model file in the user's folder
     shutil.copy(bundled_model_path("CT"), new_model)
-    training._models_changed()  # called when training saves a model or the manager changes one
+    training.models_changed()  # called when training saves a model or the manager changes one
     qtbot.waitUntil(lambda: str(new_model) in _model_files(segment), timeout=60000)

@@ -215,6 +215,11 @@ class MaskEditTool(BrushInput, FileMaskSaving, QObject):
         combo.blockSignals(False)
         self._target_chosen()
 
+    def brush_outline(self, view_name: str) -> QGraphicsEllipseItem:
+        """The brush circle of one view (shown while Paint or Erase is on and the mouse
+        is over that view), sized to the brush in mm."""
+        return self._outlines[view_name]
+
     def current_target(self) -> EditTarget | None:
         key = self.panel.target.currentData()
         return next((t for t in self._targets if t.key == key), None)

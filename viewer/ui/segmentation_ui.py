@@ -154,7 +154,7 @@ class SegmentationTool(QObject):
         self.task: BackgroundTask | None = None  # the running segmentation
         self.last_result = None
         self.last_outcome = ""
-        self._models_found = False
+        self.models_listed = False  # True once the model list has arrived from its thread
         self.options = SegmentOptions()
         self.dock = window.add_dock(self.options, "Segmentation")
         self._build_actions()
@@ -213,7 +213,7 @@ class SegmentationTool(QObject):
     def refresh_models(self) -> None:
         """List models and devices in the background (importing torch takes a second)."""
         def found(result) -> None:
-            self._models_found = True
+            self.models_listed = True
             self._auto_device = result["auto_device"]
             self.options.fill(result)
             self._show_engine(self.options.model.currentText().split(" · ")[0],

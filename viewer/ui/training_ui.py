@@ -92,8 +92,8 @@ class TrainingTools(QObject):
 
         if self.training_dialog is None:
             dialog = TrainingDialog(self.window)
-            dialog.model_saved.connect(lambda _path: self._models_changed())
-            dialog.model_activated.connect(lambda _path: self._models_changed())
+            dialog.model_saved.connect(lambda _path: self.models_changed())
+            dialog.model_activated.connect(lambda _path: self.models_changed())
             dialog.training_finished.connect(self._training_finished)
             self.training_dialog = dialog
         self.training_dialog.show()
@@ -105,7 +105,7 @@ class TrainingTools(QObject):
 
         if self.model_manager is None:
             self.model_manager = ModelManagerDialog(self.window)
-            self.model_manager.active_changed.connect(lambda _path: self._models_changed())
+            self.model_manager.active_changed.connect(lambda _path: self.models_changed())
         else:
             self.model_manager.refresh()
         self.model_manager.show()
@@ -126,7 +126,7 @@ class TrainingTools(QObject):
             dialog.show()
             dialog.raise_()
 
-    def _models_changed(self) -> None:
+    def models_changed(self) -> None:
         """A model was added, activated or deleted: the Segment tool must list it."""
         if self.segmentation_tool is not None:
             self.segmentation_tool.refresh_models()

@@ -107,7 +107,7 @@ class WindowLoading:
         event.acceptProposedAction()
         as_mask = bool(event.keyboardModifiers() & (Qt.ControlModifier | Qt.ShiftModifier))
         if as_mask and self.volume is not None and len(paths) == 1:
-            self._open_mask_reporting(paths[0])
+            self.open_mask_reporting(paths[0])
         elif len(paths) == 1:
             self.open_path(paths[0])
         else:

@@ -232,9 +232,11 @@ class WindowMenus:
             return
         path = self.ask_open_file("Open mask", MASK_FILTER)
         if path:
-            self._open_mask_reporting(path)
+            self.open_mask_reporting(path)
 
-    def _open_mask_reporting(self, path: str) -> None:
+    def open_mask_reporting(self, path: str) -> None:
+        """What File > Open mask does with the chosen file: open it over the volume, or
+        say in one line why not (``load_failed``) and leave what was open untouched."""
         try:
             self.open_mask(path)
         except SpleenScopeError as error:
