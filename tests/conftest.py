@@ -7,6 +7,7 @@ the checkout, and skip cleanly when it is absent.
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -70,3 +71,16 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if WINDOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.window)
+
+
+@pytest.fixture(autouse=True)
+def _collect_window_garbage_on_the_gui_thread(request):
+    """After a window test, collect its closed windows' garbage here, on the GUI thread.
+
+    Otherwise a later automatic collection may run on a worker thread and free Qt
+    objects there, which crashes Qt (the application itself collects only on the GUI
+    thread: ``viewer.ui.app.collect_garbage_on_the_gui_thread``).
+    """
+    yield
+    if request.node.get_closest_marker("window") is not None:
+        gc.collect()

@@ -78,7 +78,7 @@ def main() -> int:
 
     from viewer.io import load_volume
     from viewer.ui import segment_worker
-    from viewer.ui.app import create_app
+    from viewer.ui.app import collect_garbage_on_the_gui_thread, create_app
     from viewer.ui.background import wait_for_all
     from viewer.ui.main_window import MainWindow
     from viewer.ui.segment_worker import worker_threads
@@ -88,6 +88,7 @@ def main() -> int:
         print(json.dumps({"error": f"sample data not found: {data}"}))
         return 1
     app = create_app([])
+    collector = collect_garbage_on_the_gui_thread()  # noqa: F841 (as `spleenscope view`)
     window = MainWindow()
     window.resize(1600, 1000)
     window.show()

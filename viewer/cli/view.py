@@ -85,10 +85,11 @@ def run(args: argparse.Namespace) -> int:
 
     from PyQt5.QtCore import QTimer
 
-    from viewer.ui.app import create_app
+    from viewer.ui.app import collect_garbage_on_the_gui_thread, create_app
     from viewer.ui.main_window import MainWindow
 
     app = create_app()
+    collector = collect_garbage_on_the_gui_thread()  # noqa: F841 (lives as long as the app)
     window = MainWindow()
     window.headless = bool(args.screenshot)
     window.set_layout_mode(args.layout)

@@ -67,3 +67,17 @@ def create_app(argv: list[str] | None = None) -> QApplication:
     if icon.exists():
         app.setWindowIcon(QIcon(str(icon)))
     return app
+
+
+def collect_garbage_on_the_gui_thread():
+    """Run Python's cyclic garbage collector only on the GUI thread, for the app's life.
+
+    Left automatic, a collection runs on whichever thread allocates, often a worker;
+    if it frees a closed dialog's or window's Qt objects there, Qt crashes (a segfault
+    or pyqtgraph items painted without their view). pyqtgraph's collector turns the
+    automatic one off and collects on a GUI-thread timer with the same thresholds.
+    Keep the returned object for as long as the application runs.
+    """
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    return GarbageCollector(interval=1.0)
