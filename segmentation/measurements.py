@@ -36,6 +36,15 @@ class SpleenMeasurements:
     touches_scan_edge: bool
     reference_range_text: str = REFERENCE_RANGE_TEXT
 
+    @property
+    def is_lower_bound(self) -> bool:
+        """True when the spleen runs past the scan: volume and length are then minimums."""
+        return bool(self.touches_scan_edge and self.voxels)
+
+    def volume_text(self) -> str:
+        """The volume as a reader should take it: "at least" when it is a lower bound."""
+        return f"{'at least ' if self.is_lower_bound else ''}{self.volume_ml:.1f} mL"
+
     def as_dict(self) -> dict:
         data = asdict(self)
         for key in ("bbox_min_mm", "bbox_max_mm"):

@@ -225,9 +225,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     m = result.measurements
     low, high = study.uncertainty.volume_range_ml
-    at_least = "at least " if m.touches_scan_edge else ""  # cut by the scan: lower bounds
+    at_least = "at least " if m.is_lower_bound else ""
     print(
-        f"spleen volume: {at_least}{m.volume_ml:.1f} mL (range {low:.0f}-{high:.0f} mL, "
+        f"spleen volume: {m.volume_text()} (range {low:.0f}-{high:.0f} mL, "
         f"{m.voxels} voxels), craniocaudal {at_least}{m.craniocaudal_mm:.0f} mm"
     )
     print(
@@ -243,7 +243,7 @@ def run(args: argparse.Namespace) -> int:
         pass  # a failed result's flags would only lend it credibility
     elif m.splenomegaly:
         print(f"splenomegaly: volume above the normal range ({m.reference_range_text})")
-    elif m.touches_scan_edge and m.voxels:
+    elif m.is_lower_bound:
         print("splenomegaly not excluded: the spleen is cut by the scan, so its volume "
               "is a lower bound")
     print(

@@ -28,13 +28,6 @@ FLAG_STYLE = {
 }
 
 
-def volume_text(m) -> str:
-    """The volume as read: "at least" when the spleen runs past the scan's first or
-    last slice, since its volume is then a lower bound."""
-    prefix = "at least " if m.touches_scan_edge and m.voxels else ""
-    return f"{prefix}{m.volume_ml:.1f} mL"
-
-
 def format_bbox(low, high) -> str:
     """Extents along R-L × A-P × S-I in mm (one line: the dock is short)."""
     if low is None or high is None:
@@ -118,9 +111,9 @@ class ResultsPanel(QWidget):
             widget.setVisible(has)
         if not has:
             return
-        self.volume_label.setText(volume_text(m))
+        self.volume_label.setText(m.volume_text())
         self.voxels_label.setText(f"{m.voxels:,}")
-        edge = " (cut by the scan: at least)" if m.touches_scan_edge else ""
+        edge = " (cut by the scan: at least)" if m.is_lower_bound else ""
         self.length_label.setText(f"{m.craniocaudal_mm:.0f} mm{edge}")
         self.bbox_label.setText(format_bbox(m.bbox_min_mm, m.bbox_max_mm))
         self.bbox_label.setToolTip(format_ranges(m.bbox_min_mm, m.bbox_max_mm))
@@ -141,7 +134,7 @@ class ResultsPanel(QWidget):
         elif m.splenomegaly:  # a lower bound above the limit is enough to say so
             flag = f"Splenomegaly: volume above {SPLENOMEGALY_VOLUME_ML:g} mL"
             style = True
-        elif m.touches_scan_edge:
+        elif m.is_lower_bound:
             # A spleen cut by the scan has more volume outside it: a lower bound under
             # the limit rules nothing out, so it must not look like a normal finding.
             flag = (f"Splenomegaly not excluded: the spleen is cut by the scan, so "

@@ -330,7 +330,7 @@ class SegmentationTool(QObject):
                                     name=result.model_name, model=model,
                                     device=result.device, axis=result.axis)
         self._finish("done", f"Segmented {result.slices} slices in {result.seconds:.1f} s on "
-                             f"{result.device}: {result.measurements.volume_ml:.1f} mL")
+                             f"{result.device}: {result.measurements.volume_text()}")
 
     def _failed(self, message: str) -> None:
         self._finish("failed", "Segmentation failed; the previous mask is unchanged")
