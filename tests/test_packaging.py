@@ -100,6 +100,19 @@ def test_wheel_holds_code_and_data_not_the_checkout(installed):
     assert f"url({(site / 'resources').as_posix()}/check.svg)" in found["style"]
 
 
+
+def test_wheel_states_both_licences_and_carries_their_texts(installed):
+    """The MR weights inside the wheel are CC BY-NC-SA 4.0, not Apache-2.0 like the code:
+    a user who installs the wheel must be able to see that and read both texts."""
+    (dist_info,) = installed["site"].glob("spleenscope-*.dist-info")
+    metadata = (dist_info / "METADATA").read_text(encoding="utf-8")
+    assert "License-Expression: Apache-2.0 AND CC-BY-NC-SA-4.0" in metadata
+    licences = {path.name: path.read_text(encoding="utf-8") for path in
+                (dist_info / "licenses").rglob("*") if path.is_file()}
+    assert "Apache License" in licences["LICENSE"]
+    assert "CC BY-NC-SA 4.0" in licences["LICENSE-MR-MODEL.txt"]
+    assert "spleen_mr_unet2d.pt" in licences["LICENSE-MR-MODEL.txt"]
+
 def test_installed_command_segments_the_sample_ct_from_another_folder(installed):
     ct = sample_path("ct_spleen_dicom")
     reference = sample_path("ct_spleen_dicom_label.nii.gz")
