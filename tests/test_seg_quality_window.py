@@ -8,6 +8,7 @@ Real window, real sample data, the real models on one CPU thread.
 from __future__ import annotations
 
 import numpy as np
+from PyQt5.QtCore import QPointF, Qt
 from PyQt5.QtGui import QColor
 
 from tests.app_support import (  # noqa: F401 (fixtures)
@@ -58,6 +59,15 @@ def test_sample_ct_is_ok_with_overlay_and_curve(qtbot, window, ct_volume):
     # The curve holds one point per slice.
     items = panel.curve.getPlotItem().listDataItems()
     assert len(items[0].getData()[0]) == ct_volume.shape[2]
+    # A line marks the slice the views show, and a click on the curve goes to a slice.
+    window.go_to_slice("axial", 4)
+    assert panel.current_line.value() == 4
+    box = panel.curve.getPlotItem().getViewBox()
+    scene_point = box.mapViewToScene(QPointF(13, 0.5))
+    qtbot.mouseClick(panel.curve.viewport(), Qt.LeftButton,
+                     pos=panel.curve.mapFromScene(scene_point))
+    qtbot.waitUntil(lambda: window.state.slice_index("axial") == 13, timeout=2_000)
+    assert panel.current_line.value() == 13
     results = window.tools.results_panel
     low, high = study.uncertainty.volume_range_ml
     assert results.range_label.text().startswith(f"{low:.0f}–{high:.0f} mL")

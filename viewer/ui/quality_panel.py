@@ -5,7 +5,8 @@ the verdict badge (green only for ``ok``: a ``check`` is amber, a ``failed`` or 
 result red, a mask from a file or one edited since is grey, never green), the reasons,
 the input's modality and the model's, a button that jumps to the first uncertain slice,
 the per-slice uncertainty curve (with the per-slice Dice beside it when a reference is
-open), and the uncertainty overlay (voxels the model was unsure of) in the views.
+open; a line marks the slice shown, and a click on the curve goes to that slice), and
+the uncertainty overlay (voxels the model was unsure of) in the views.
 
 The modality choice (Auto / CT / MR) here is what the next Segment uses: it is kept on
 the session as ``session.modality_choice`` and read by the segmentation tool.
@@ -140,6 +141,7 @@ class QualityPanel(QWidget):
         layout.addStretch(0)
         session.prediction_changed.connect(self.render)
         session.review_ready.connect(lambda _pair: self._draw_curve())
+        shell.cursor_moved.connect(lambda _xyz: self._show_current_slice())
         self.render()
 
     # ------------------------------------------------------------------ widgets
@@ -158,8 +160,13 @@ class QualityPanel(QWidget):
         plot.setObjectName("uncertainty_curve")
         plot.setMinimumHeight(120)
         plot.setLabel("bottom", "slice")
+        plot.getAxis("bottom").enableAutoSIPrefix(False)  # slice numbers, never "x1e3"
         plot.setYRange(0, 1)
         plot.addLegend(offset=(4, 4))
+        plot.setToolTip("Click a slice on the curve to show it in the views")
+        # The slice the views show, in the review panel's colour for the same thing.
+        self.current_line = pg.InfiniteLine(angle=90, pen=pg.mkPen((255, 196, 0), width=1))
+        plot.scene().sigMouseClicked.connect(self._curve_clicked)
         return plot
 
     def _modality_chosen(self, _index: int) -> None:
@@ -207,6 +214,31 @@ class QualityPanel(QWidget):
         if study is not None and first is not None:
             self.shell.go_to_slice(axis_name(study.segmentation.axis), first)
 
+    def curve_slice_at(self, scene_pos) -> int | None:
+        """The slice under ``scene_pos`` (a point of the curve's scene), or None outside it."""
+        study, _state = study_state(self.session)
+        if self.curve is None or study is None:
+            return None
+        box = self.curve.getPlotItem().getViewBox()
+        if not box.sceneBoundingRect().contains(scene_pos):
+            return None
+        index = int(round(box.mapSceneToView(scene_pos).x()))
+        count = len(study.uncertainty.undecided_per_slice)
+        return index if 0 <= index < count else None
+
+    def _curve_clicked(self, event) -> None:
+        study, _state = study_state(self.session)
+        index = self.curve_slice_at(event.scenePos())
+        if study is not None and index is not None:
+            self.shell.go_to_slice(axis_name(study.segmentation.axis), index)
+
+    def _show_current_slice(self) -> None:
+        study, _state = study_state(self.session)
+        state = getattr(self.shell, "state", None)
+        if self.curve is None or study is None or state is None:
+            return
+        self.current_line.setValue(state.slice_index(axis_name(study.segmentation.axis)))
+
     def _apply_overlay(self) -> None:
         study, state = study_state(self.session)
         shell = self.shell
@@ -244,6 +276,8 @@ class QualityPanel(QWidget):
 
         scores = study.uncertainty.slice_scores()
         x = np.arange(len(scores))
+        plot.addItem(self.current_line)
+        self._show_current_slice()
         plot.plot(x, scores, pen=pg.mkPen((230, 60, 200), width=2), name="uncertainty")
         flagged = study.quality.uncertain_slices
         if flagged:
