@@ -17,12 +17,13 @@ import pytest
 from segmentation.registry import bundled_model_path
 from tests.batch_support import write_small_cases
 from tests.conftest import REPO_ROOT, sample_path
-from viewer.batch.results import read_results_csv
+from viewer.batch.results import read_results_csv, summary_lines
 from viewer.batch.studies import collect_studies
 from viewer.cli import main
 from viewer.errors import SpleenScopeError
 from viewer.io import load_volume
 from viewer.overlays import load_mask_for_volume
+from viewer.worklist import Worklist
 
 pytestmark = pytest.mark.skipif(not bundled_model_path().is_file(), reason="no bundled model")
 
@@ -57,6 +58,7 @@ def test_batch_rows_error_row_and_masks_identical_to_segment(tmp_path, capsys):
     broken = rows["broken"]
     assert broken["status"] == "error" and broken["verdict"] == "error"
     assert "truncated" in broken["error"] and broken["volume_ml"] == "" and broken["mask"] == ""
+    assert broken["volume_is_lower_bound"] == ""  # no volume, nothing to qualify
     # A result has a verdict from the self-check, or says it was not checked.
     assert {rows[s]["verdict"] for s in rows if s != "broken"} <= {
         "ok",
@@ -71,6 +73,8 @@ def test_batch_rows_error_row_and_masks_identical_to_segment(tmp_path, capsys):
     ct_json = json.loads((out / "studies" / "ct-3slice" / "summary.json").read_text())
     seg, _notice = load_mask_for_volume(ct["mask"], load_volume(ct_series))
     assert int(np.count_nonzero(seg)) == ct_json["voxels"]  # the SEG holds the result
+    assert ct_json["voxels"] > 0 and ct_json["volume_is_lower_bound"] is True  # 3 slices of 20
+    assert ct["volume_is_lower_bound"] == "true"
 
     for path in small:
         study = path.name[: -len(".nii.gz")]
@@ -84,6 +88,10 @@ def test_batch_rows_error_row_and_masks_identical_to_segment(tmp_path, capsys):
         batch_json = json.loads((out / "studies" / study / "summary.json").read_text())
         assert set(segment_json) <= set(batch_json)
         assert batch_json["voxels"] == segment_json["voxels"]
+        # a 4-slice crop through the spleen: any spleen found there runs past the crop, so
+        # its volume is a minimum (an empty mask is no lower bound of anything)
+        assert batch_json["volume_is_lower_bound"] is (batch_json["voxels"] > 0)
+        assert row["volume_is_lower_bound"] == str(batch_json["voxels"] > 0).lower()
         assert float(row["volume_ml"]) == segment_json["volume_ml"]
         assert batch_json["quality"] == segment_json["quality"]
         assert row["verdict"] == segment_json["quality"]["verdict"]
@@ -101,6 +109,30 @@ def test_batch_rows_error_row_and_masks_identical_to_segment(tmp_path, capsys):
         mask = np.asarray(ours.dataobj) > 0
         expected = 2 * (mask & reference).sum() / (mask.sum() + reference.sum())
         assert float(row["dice"]) == pytest.approx(expected, abs=1e-4)
+
+
+def test_the_sample_ct_cut_by_the_scan_is_a_lower_bound_in_the_table(tmp_path, capsys):
+    from viewer.ui.worklist_model import COLUMNS, cell_text
+
+    out = tmp_path / "out"
+    args = ["batch", str(sample_path("ct_spleen_dicom")), "-o", str(out), "--workers", "1",
+            "--device", "cpu", "--threads", "2", "--json"]  # fmt: skip
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["volume_lower_bounds"] == 1
+    assert "1 of them at least" in "\n".join(summary_lines(summary))
+    (row,) = read_results_csv(out / "results.csv")
+    # The sample CT's spleen reaches the first and last slices: its volume is a minimum,
+    # said in its own column; the volume stays a plain number for spreadsheets.
+    assert row["status"] == "ok" and row["volume_is_lower_bound"] == "true"
+    volume_ml = float(row["volume_ml"])
+    assert 200 < volume_ml < 300
+    study = json.loads((out / "studies" / row["study"] / "summary.json").read_text())
+    assert study["volume_is_lower_bound"] is True and study["touches_scan_edge"] is True
+    # The worklist made from this table says "at least" before the volume.
+    (listed,) = Worklist.open(out).rows
+    assert listed.volume_is_lower_bound
+    assert cell_text(listed, COLUMNS.index("volume mL")) == f"at least {volume_ml:.1f}"
 
 
 def test_interrupted_batch_resumes_without_half_written_studies(tmp_path):

@@ -33,6 +33,7 @@ def test_a_pacs_study_in_the_manifest_is_retrieved_once_and_segmented(
     assert row["input"] == str(retrieved) and len(list(retrieved.iterdir())) == 20
     assert row["mask"].endswith("mask.dcm")  # DICOM from the PACS: a DICOM SEG
     assert 200 < float(row["volume_ml"]) < 300  # the sample CT's spleen is 249 mL
+    assert row["volume_is_lower_bound"] == "true"  # ... at least: it reaches the scan's ends
     summary = json.loads((out / "studies" / "pacs_ct" / "summary.json").read_text())
     assert summary["pacs"] == {"node": orthanc.dimse_node, "study_uid": STUDY_UID}
 

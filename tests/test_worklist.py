@@ -134,6 +134,33 @@ def test_decisions_survive_reopening_and_each_is_one_audit_line(batch_folder, tm
         reopened.export(folder / "results.csv")
 
 
+def test_a_volume_cut_by_the_scan_is_marked_in_the_table_and_stays_a_number(tmp_path):
+    from segmentation.measurements import measure_spleen
+
+    volume = load_volume(write_small_cases(tmp_path / "cases", 1, slices=3, size=48)[0])
+    measured, summaries = {}, []
+    for study, slices in (("cut", slice(0, 2)), ("inside", slice(1, 2))):
+        mask = np.zeros(volume.shape, np.uint8)
+        mask[10:30, 10:30, slices] = 1  # "cut" reaches the first slice, "inside" does not
+        measured[study] = measure_spleen(mask, volume.affine)
+        summaries.append({**_summary(study, "ok"), **measured[study].as_dict(),
+                          "volume_is_lower_bound": measured[study].is_lower_bound})  # fmt: skip
+    # a study summary written before the flag was recorded: the same measurements decide
+    earlier = {k: v for k, v in summaries[0].items() if k != "volume_is_lower_bound"}
+    summaries.append({**earlier, "study": "cut_before_the_flag"})
+    summaries.append({"study": "broken", "status": "error", "error": "truncated", "input": "x"})
+    write_results_csv(tmp_path / "results.csv", [row_of(s) for s in summaries])
+
+    rows = {r["study"]: r for r in csv.DictReader(open(tmp_path / "results.csv", encoding="utf-8"))}
+    flags = {study: row["volume_is_lower_bound"] for study, row in rows.items()}
+    assert flags == {"cut": "true", "inside": "false", "cut_before_the_flag": "true", "broken": ""}
+    assert float(rows["cut"]["volume_ml"]) == pytest.approx(measured["cut"].volume_ml)
+    worklist = Worklist.open(tmp_path)
+    assert worklist.row("cut").volume_is_lower_bound
+    assert not worklist.row("inside").volume_is_lower_bound
+    assert not worklist.row("broken").volume_is_lower_bound and worklist.row("broken").failed
+
+
 def test_opening_a_1000_row_table_takes_under_a_second(tmp_path):
     summaries = [
         _summary(f"case_{i:04d}", ("ok", "check", "failed")[i % 3], dice=(i % 97) / 100,

@@ -11,20 +11,27 @@ import numpy as np
 import pytest
 from PyQt5.QtCore import Qt
 
+from segmentation.measurements import measure_spleen
 from tests.app_support import answers, isolated_home, window  # noqa: F401
 from tests.batch_support import write_small_cases
 from viewer.batch.results import row_of, write_results_csv
 from viewer.batch.thumbnail import render_thumbnail, write_thumbnail
 from viewer.io import load_volume
 from viewer.io.writers import save_mask
-from viewer.ui.worklist_model import VERDICT_COLOURS
-from viewer.worklist import AUDIT_NAME, file_hash
+from viewer.ui.worklist_model import (
+    COLUMNS,
+    LOWER_BOUND_COLOUR,
+    VERDICT_COLOURS,
+    verdict_colour,
+)
+from viewer.worklist import AUDIT_NAME, WorklistRow, file_hash
 
 
 @pytest.fixture
 def batch_folder(tmp_path):
     """A batch output made of real files: three studies with masks and references,
-    thumbnails, and one study the batch failed on."""
+    thumbnails, and one study the batch failed on. The masks reach the first of the
+    crops' three slices: each volume is a minimum, as the batch measures it."""
     images = write_small_cases(tmp_path / "cases", 3, slices=3, size=48, labels=tmp_path / "refs")
     out = tmp_path / "out"
     summaries = []
@@ -40,8 +47,10 @@ def batch_folder(tmp_path):
         thumb = write_thumbnail(
             folder / "thumbnail.png", render_thumbnail(volume.array, mask, volume.spacing)
         )
+        measured = measure_spleen(mask, volume.affine)
         summaries.append({
-            "study": study, "status": "ok", "volume_ml": 12.5, "dice": dice,
+            **measured.as_dict(), "volume_is_lower_bound": measured.is_lower_bound,
+            "study": study, "status": "ok", "dice": dice,
             "volume_ml_range": [10.0, 15.0], "model": "m", "device": "CPU", "seconds": 1,
             "quality": {"verdict": verdict, "reasons": [f"{verdict} because"]},
             "output": str(mask_path), "thumbnail": str(thumb), "input": str(image),
@@ -57,6 +66,17 @@ def _open_and_wait(qtbot, tool, index):
     qtbot.waitUntil(lambda: tool.panel.accept_button.isEnabled(), timeout=30000)
 
 
+def test_a_failed_or_empty_result_never_looks_fine():
+    green = VERDICT_COLOURS["ok"]
+    found = {"study": "a", "status": "ok", "verdict": "ok", "volume_ml": "241.7"}
+    assert verdict_colour(WorklistRow(found)) == green
+    # the run failed, whatever verdict the table carries: red
+    failed = WorklistRow({**found, "status": "error", "volume_ml": ""})
+    assert verdict_colour(failed) == VERDICT_COLOURS["error"]
+    for volume in ("0.0", "", "nan"):  # no spleen found, or no number: not green
+        assert verdict_colour(WorklistRow({**found, "volume_ml": volume})) != green
+
+
 def test_review_a_cohort_in_the_window(qtbot, window, batch_folder, monkeypatch):
     errors = []
     monkeypatch.setattr(window, "show_error", lambda message, title="": errors.append(message))
@@ -70,6 +90,15 @@ def test_review_a_cohort_in_the_window(qtbot, window, batch_folder, monkeypatch)
     model = panel.model
     colour = model.data(model.index(1, 1), Qt.ForegroundRole).name()
     assert colour == VERDICT_COLOURS["failed"] != VERDICT_COLOURS["ok"]
+    assert model.data(model.index(0, 1), Qt.ForegroundRole).name() == VERDICT_COLOURS["error"]
+    # A volume cut by the scan reads "at least", in amber, and its tooltip says why;
+    # the study the batch failed on has no volume to show.
+    volume_column = COLUMNS.index("volume mL")
+    cut = model.index(3, volume_column)
+    assert model.data(cut) == f"at least {tool.visible[3].volume_ml:.1f}"
+    assert model.data(cut, Qt.ForegroundRole).name() == LOWER_BOUND_COLOUR
+    assert "first or last slice" in model.data(cut, Qt.ToolTipRole)
+    assert model.data(model.index(0, volume_column)) == ""
 
     tool.open_index(0)  # the study the batch failed on: nothing to accept, only reject
     assert not panel.accept_button.isEnabled() and panel.reject_button.isEnabled()

@@ -85,6 +85,18 @@ class WorklistRow:
         return _number(self.values.get("volume_ml"))
 
     @property
+    def volume_is_lower_bound(self) -> bool:
+        """The batch's ``volume_is_lower_bound``: the spleen runs past the scan, so the
+        volume is only a minimum. False when the table does not say (one written before
+        the column existed; rerunning the batch into its folder rewrites the table)."""
+        return (self.values.get("volume_is_lower_bound") or "").strip().lower() == "true"
+
+    @property
+    def failed(self) -> bool:
+        """The batch could not segment this study (no result, whatever its verdict says)."""
+        return (self.values.get("status") or "ok") != "ok"
+
+    @property
     def uncertainty(self) -> float | None:
         """Width of the volume range relative to the volume (None when not measured)."""
         low, high = (

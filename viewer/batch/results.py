@@ -4,6 +4,13 @@ Each fact lives in the study's ``summary.json``; this module only chooses column
 A study without a quality verdict gets ``unchecked``, never ``ok``: an unverified
 result must not look like a verified one. An error row has ``status: error``, its
 message and empty numbers.
+
+A spleen that the scan cuts off (it reaches the first or last slice) has a volume
+that is only a minimum: ``volume_is_lower_bound`` says so, ``true`` / ``false`` (empty
+for an error row), beside a ``volume_ml`` that stays a plain number so spreadsheets
+still read it. The flag is :attr:`SpleenMeasurements.is_lower_bound
+<segmentation.measurements.SpleenMeasurements.is_lower_bound>`, recorded in the
+study's ``summary.json``.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import io
 import statistics
 from pathlib import Path
 
+from segmentation.measurements import SpleenMeasurements
 from viewer.atomic import write_text_atomically
 
 RESULT_COLUMNS = (
@@ -21,6 +29,7 @@ RESULT_COLUMNS = (
     "volume_ml",
     "volume_ml_low",
     "volume_ml_high",
+    "volume_is_lower_bound",
     "verdict",
     "reasons",
     "dice",
@@ -50,6 +59,37 @@ def _text(value) -> str:
     return "" if value is None else str(value)
 
 
+def volume_is_lower_bound(summary: dict) -> bool | None:
+    """Is the study's volume only a minimum (the spleen runs past the scan)?
+
+    The flag the study recorded (``SpleenMeasurements.is_lower_bound``); a summary
+    written before the flag was recorded gets the same property of the measurements it
+    holds. None when there is no volume to qualify (an error) or nothing to tell.
+    """
+    if summary.get("status") != "ok":
+        return None
+    recorded = summary.get("volume_is_lower_bound")
+    if isinstance(recorded, bool):
+        return recorded
+    try:
+        measured = SpleenMeasurements(
+            volume_ml=float(summary["volume_ml"]),
+            voxels=int(summary["voxels"]),
+            bbox_min_mm=None,
+            bbox_max_mm=None,
+            craniocaudal_mm=float(summary.get("craniocaudal_mm") or 0.0),
+            splenomegaly=bool(summary.get("splenomegaly")),
+            touches_scan_edge=bool(summary["touches_scan_edge"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+    return measured.is_lower_bound
+
+
+def _flag(value: bool | None) -> str:
+    return "" if value is None else ("true" if value else "false")
+
+
 def row_of(summary: dict) -> dict:
     """One ``results.csv`` row from a study summary."""
     ok = summary.get("status") == "ok"
@@ -62,6 +102,7 @@ def row_of(summary: dict) -> dict:
         "volume_ml": _text(summary.get("volume_ml")) if ok else "",
         "volume_ml_low": _text(low) if ok else "",
         "volume_ml_high": _text(high) if ok else "",
+        "volume_is_lower_bound": _flag(volume_is_lower_bound(summary)),
         "verdict": verdict_of(summary),
         "reasons": "; ".join(quality.get("reasons") or []),
         "dice": _text(summary.get("dice")) if ok else "",
@@ -117,6 +158,7 @@ def summarize(summaries: list[dict], seconds: float, skipped: int, engine: str) 
         if s.get("status") != "ok"
     ]
     volumes = [float(s["volume_ml"]) for s in summaries if s.get("status") == "ok"]
+    lower_bounds = sum(bool(volume_is_lower_bound(s)) for s in summaries)
     dices = [float(s["dice"]) for s in summaries if s.get("dice") is not None]
     processed = len(summaries) - skipped
     return {
@@ -126,6 +168,7 @@ def summarize(summaries: list[dict], seconds: float, skipped: int, engine: str) 
         "verdicts": dict(sorted(verdicts.items())),
         "failures": failures,
         "volume_ml": _quantiles(volumes),
+        "volume_lower_bounds": lower_bounds,  # of those volumes, how many are only minimums
         "dice": _quantiles(dices, digits=4) if dices else None,
         "engine": engine,
         "seconds": round(seconds, 2),
@@ -143,9 +186,11 @@ def summary_lines(summary: dict) -> list[str]:
     ]
     volume = summary["volume_ml"]
     if volume:
+        cut = summary.get("volume_lower_bounds") or 0
         lines.append(
             f"spleen volume mL: min {volume['min']}, quartiles {volume['q1']} / "
             f"{volume['median']} / {volume['q3']}, max {volume['max']}"
+            + (f" ({cut} of them at least: the spleen runs past the scan)" if cut else "")
         )
     if summary["dice"]:
         lines.append(f"Dice against references: median {summary['dice']['median']}")

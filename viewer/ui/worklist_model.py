@@ -3,6 +3,10 @@
 Colours follow the verdict and never reassure wrongly: green only for ``ok`` with a
 spleen found, red for ``failed`` and run errors, amber for ``check``, grey for results
 nobody checked.
+
+A volume that is only a minimum (the spleen runs past the scan, the batch's
+``volume_is_lower_bound``) reads "at least 241.7", as the window's results panel
+writes it, in amber, with a tooltip saying why.
 """
 
 from __future__ import annotations
@@ -20,12 +24,27 @@ VERDICT_COLOURS = {
     "error": "#c62828",
     "unchecked": "#6b7480",
 }
+LOWER_BOUND_PREFIX = "at least "  # as SpleenMeasurements.volume_text() writes it
+LOWER_BOUND_COLOUR = VERDICT_COLOURS["check"]
+LOWER_BOUND_TOOLTIP = (
+    "At least this volume: the spleen reaches the first or last slice of the scan, so "
+    "part of it lies outside the images and the true volume may be larger."
+)
 
 
 def verdict_colour(row: WorklistRow) -> str:
+    if row.failed:
+        return VERDICT_COLOURS["error"]  # a failed run is red, whatever its verdict says
     if row.verdict == "ok" and not (row.volume_ml or 0) > 0:
         return VERDICT_COLOURS["unchecked"]  # "ok" on an empty mask must not look fine
     return VERDICT_COLOURS.get(row.verdict, VERDICT_COLOURS["unchecked"])
+
+
+def volume_text(row: WorklistRow) -> str:
+    """The volume cell: "at least 241.7" when it is only a minimum."""
+    if row.volume_ml is None:
+        return ""
+    return f"{LOWER_BOUND_PREFIX if row.volume_is_lower_bound else ''}{row.volume_ml:.1f}"
 
 
 def _number(value: float | None, digits: int) -> str:
@@ -39,7 +58,7 @@ def cell_text(row: WorklistRow, column: int) -> str:
     if name == "verdict":
         return row.verdict
     if name == "volume mL":
-        return _number(row.volume_ml, 1)
+        return volume_text(row)
     if name == "range mL":
         low, high = row.values.get("volume_ml_low"), row.values.get("volume_ml_high")
         return f"{float(low):.0f}-{float(high):.0f}" if low and high else ""
@@ -82,8 +101,14 @@ class WorklistTableModel(QAbstractTableModel):
         row = self.rows[index.row()]
         if role == Qt.DisplayRole:
             return cell_text(row, index.column())
-        if role == Qt.ForegroundRole and COLUMNS[index.column()] == "verdict":
+        column = COLUMNS[index.column()]
+        lower_bound = column == "volume mL" and row.volume_is_lower_bound
+        if role == Qt.ForegroundRole and column == "verdict":
             return QColor(verdict_colour(row))
+        if role == Qt.ForegroundRole and lower_bound:
+            return QColor(LOWER_BOUND_COLOUR)
         if role == Qt.ToolTipRole:
+            if lower_bound:
+                return LOWER_BOUND_TOOLTIP
             return row.values.get("reasons") or row.values.get("error") or None
         return None
