@@ -168,6 +168,7 @@ def test_training_from_the_dialog_finishes_is_listed_and_segments(
     # the model manager lists it beside the bundled one, active, with its Dice
     manager = window.tools.training_tools.show_model_manager()
     assert isinstance(manager, ModelManagerDialog)
+    qtbot.waitUntil(lambda: not manager.is_listing(), timeout=30_000)  # read in the background
     row = manager.row_of(saved)
     assert row >= 0
     assert manager.table.item(row, 0).text() == "●"
@@ -308,6 +309,7 @@ def test_model_manager_deletes_user_models_after_confirmation_never_the_bundled(
     manager = ModelManagerDialog()
     qtbot.addWidget(manager)
     manager.show()
+    qtbot.waitUntil(lambda: not manager.is_listing(), timeout=30_000)  # read in the background
     bundled_row = next(i for i, e in enumerate(manager.entries) if e.is_bundled)
     manager.table.selectRow(bundled_row)
     assert not manager.delete_button.isEnabled()

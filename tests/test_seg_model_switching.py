@@ -76,6 +76,49 @@ def _gaps_while(qtbot, condition, timeout_ms: int) -> list[float]:
     return [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
 
 
+def test_the_model_list_is_read_off_the_gui_thread_and_a_stale_list_never_wins(qtbot):
+    from viewer.ui.background import running_threads
+    from viewer.ui.model_manager import READING_TEXT, ModelManagerDialog
+
+    folder = registry.user_models_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    copies = [shutil.copy(registry.bundled_model_path(), folder / f"copy_{i}.pt")
+              for i in range(4)]  # fmt: skip
+    started = time.perf_counter()
+    dialog = ModelManagerDialog()
+    opened_seconds = time.perf_counter() - started
+    qtbot.addWidget(dialog)
+    dialog.show()
+    # Open at once, saying what it is doing; the six files are read in the background.
+    assert dialog.is_listing() and dialog.table.rowCount() == 0
+    assert dialog.listing_label.isVisible() and dialog.listing_label.text() == READING_TEXT
+    gaps = _gaps_while(qtbot, dialog.is_listing, 60_000)
+    listing_seconds = time.perf_counter() - started
+    assert listing_seconds > 0.3  # six real model files were read
+    assert opened_seconds < 0.25 * listing_seconds, (opened_seconds, listing_seconds)
+    assert max(gaps) < 0.5 * listing_seconds, f"the GUI thread stalled {max(gaps):.2f} s"
+    assert not dialog.listing_label.isVisible() and dialog.table.rowCount() == 6
+    bundled = dialog.row_of(registry.bundled_model_path())
+    assert dialog.selected_entry() == dialog.entries[bundled]  # the active model, selected
+    assert dialog.table.item(bundled, 0).text() == "●"
+
+    # Refresh, the copies deleted by someone else, Refresh again: whichever listing ends
+    # last, only the newest is shown, and the deleted models are not listed.
+    shown = []
+    dialog.listing_finished.connect(lambda: shown.append(dialog.table.rowCount()))
+    qtbot.mouseClick(dialog.refresh_button, 1)
+    assert dialog.is_listing() and dialog.listing_label.isVisible()
+    assert dialog.table.rowCount() == 6  # the old list stays usable meanwhile
+    for path in copies:
+        path.unlink()
+    qtbot.mouseClick(dialog.refresh_button, 1)
+    qtbot.waitUntil(lambda: not dialog.is_listing() and not running_threads(), timeout=60_000)
+    qtbot.wait(50)  # any late outcome is delivered by now
+    assert shown == [2], shown
+    assert sorted(e.is_bundled for e in dialog.entries) == [True, True]
+    assert all(dialog.row_of(path) == -1 for path in copies)
+
+
 def test_worse_model_needs_confirmation_in_the_model_manager(qtbot):
     from PyQt5.QtWidgets import QPushButton
 
@@ -85,6 +128,7 @@ def test_worse_model_needs_confirmation_in_the_model_manager(qtbot):
     dialog = ModelManagerDialog()
     qtbot.addWidget(dialog)
     dialog.show()
+    qtbot.waitUntil(lambda: not dialog.is_listing(), timeout=30_000)  # read in the background
     assert dialog.select(worse)
     started = time.perf_counter()
     assert dialog.set_selected_active() is False
@@ -146,6 +190,7 @@ def test_import_from_a_file_compares_before_it_can_become_active(qtbot, tmp_path
     dialog = ModelManagerDialog()
     qtbot.addWidget(dialog)
     dialog.show()
+    qtbot.waitUntil(lambda: not dialog.is_listing(), timeout=30_000)  # read in the background
     models = registry.user_models_dir()
 
     # A damaged file: one line, nothing copied.
@@ -197,6 +242,7 @@ def test_cancel_or_close_during_the_comparison_changes_nothing(qtbot):
     dialog = ModelManagerDialog()
     qtbot.addWidget(dialog)
     dialog.show()
+    qtbot.waitUntil(lambda: not dialog.is_listing(), timeout=30_000)  # read in the background
     for stop in (lambda: qtbot.mouseClick(dialog.cancel_button, 1), dialog.close):
         dialog.show()
         assert dialog.select(better_or_not)

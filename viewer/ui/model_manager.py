@@ -16,6 +16,11 @@ anyway" in a warning box (Cancel is the default); an imported model that scores 
 well is offered, not switched to. The comparison runs off the GUI thread
 (:func:`viewer.ui.background.run_in_background`), with a busy bar and Cancel, while
 the list stays usable; closing the dialog cancels it and changes nothing.
+
+Listing reads every model file (a tenth of a second or more each), so it runs off the
+GUI thread too (:func:`read_models`): the dialog opens at once and says "Reading
+models…" until the list arrives; a listing overtaken by a newer one (Refresh clicked
+again, a model deleted meanwhile) is dropped, never shown over the newer one.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import datetime
 import html
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PyQt5.QtCore import Qt, pyqtSignal
@@ -49,6 +55,29 @@ from viewer.errors import ModelFileError
 log = logging.getLogger(__name__)
 
 COLUMNS = ("Active", "Model", "Validation Dice", "Created", "Training data", "Kind", "Modality")
+READING_TEXT = "Reading models…"
+
+
+@dataclass
+class ModelListing:
+    """What the table shows, read off the GUI thread: the models, their cards, the active ones."""
+
+    entries: list[registry.ModelEntry]
+    cards: dict[Path, dict] = field(default_factory=dict)  # by entry path
+    active: set[Path] = field(default_factory=set)  # resolved paths of the CT and MR models
+    default: Path | None = None  # the active CT model: selected when nothing else is
+
+
+def active_paths() -> set[Path]:
+    """The active model of each modality (a small settings file; no model is read)."""
+    return {registry.active_model_path(m).resolve() for m in ("CT", "MR")}
+
+
+def read_models() -> ModelListing:
+    """Every model with its card (runs in the background: each file is opened)."""
+    entries = registry.list_models()
+    cards = {entry.path: model_card.read_card(entry.path) for entry in entries}
+    return ModelListing(entries, cards, active_paths(), registry.active_model_path().resolve())
 
 
 def _date(created: str) -> str:
@@ -68,12 +97,18 @@ class ModelManagerDialog(QDialog):
 
     active_changed = pyqtSignal(object)  # Path of the new active model
     comparison_finished = pyqtSignal(object)  # the Comparison, or None (failed, cancelled)
+    listing_finished = pyqtSignal()  # the newest listing arrived (or failed): see is_listing
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Models")
         self.setObjectName("model_manager")
         self.entries: list[registry.ModelEntry] = []
+        self.cards: dict[Path, dict] = {}  # model cards of the listed entries
+        # The listing in flight (a BackgroundTask) and a number that grows with each one
+        # started: only the newest listing is shown.
+        self.listing_task = None
+        self._listing_number = 0
         self.confirm_box: QMessageBox | None = None
         self.worse_box: QMessageBox | None = None  # "Use it anyway" for a lower score
         self.activate_box: QMessageBox | None = None  # "Make it active" after an import
@@ -95,6 +130,9 @@ class ModelManagerDialog(QDialog):
         header.setSectionResizeMode(1, QHeaderView.Stretch)
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.table.itemDoubleClicked.connect(lambda _item: self.set_selected_active())
+        self.listing_label = QLabel(READING_TEXT)
+        self.listing_label.setObjectName("model_listing_state")
+        self.listing_label.setVisible(False)
 
         self.comparison_label = QLabel("")
         self.comparison_label.setObjectName("model_comparison")
@@ -126,7 +164,9 @@ class ModelManagerDialog(QDialog):
         self.cancel_button.clicked.connect(self.cancel_comparison)
         self.cancel_button.setVisible(False)
         refresh = QPushButton("Refresh")
-        refresh.clicked.connect(self.refresh)
+        refresh.setObjectName("refresh_models")
+        refresh.clicked.connect(lambda _checked=False: self.refresh())
+        self.refresh_button = refresh
         close = QPushButton("Close")
         close.clicked.connect(self.close)
         buttons = QHBoxLayout()
@@ -137,6 +177,7 @@ class ModelManagerDialog(QDialog):
         buttons.addWidget(close)
 
         layout = QVBoxLayout(self)
+        layout.addWidget(self.listing_label)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.details)
         layout.addWidget(self.comparison_label)
@@ -147,17 +188,56 @@ class ModelManagerDialog(QDialog):
 
     # ------------------------------------------------------------------ listing
     def refresh(self) -> None:
-        """Re-read the models folder (after training, deleting, activating)."""
+        """Re-read the models folder (after training, importing, on Refresh), off the GUI
+        thread; the table keeps what it shows until the new list arrives."""
+        from viewer.ui.background import run_in_background
+
+        if self.listing_task is not None:
+            self.listing_task.cancel()  # overtaken: its late result is dropped
+        self._listing_number += 1
+        number = self._listing_number
+        self.listing_label.setText(READING_TEXT)
+        self.listing_label.setVisible(True)
+        self.listing_task = run_in_background(
+            self, read_models, lambda listing: self._listed(number, listing),
+            lambda message: self._not_listed(number, message), uses_torch=True)
+
+    def is_listing(self) -> bool:
+        """True while the newest listing has not arrived."""
+        return self.listing_task is not None
+
+    def _listed(self, number: int, listing: ModelListing) -> None:
+        if number != self._listing_number:
+            return  # a newer listing was started after this one
+        self.listing_task = None
+        self.listing_label.setVisible(False)
+        self._show(listing)
+        self.listing_finished.emit()
+
+    def _not_listed(self, number: int, message: str) -> None:
+        if number != self._listing_number:
+            return
+        self.listing_task = None
+        log.warning("could not list the models: %s", message)
+        self.listing_label.setText(f"Cannot read the models: {message}")
+        self.listing_finished.emit()
+
+    def _overtake_listing(self) -> None:
+        """The models changed here: a listing in flight may predate the change; start
+        a new one instead."""
+        if self.listing_task is not None:
+            self.refresh()
+
+    def _show(self, listing: ModelListing) -> None:
+        """Fill the table from a listing, keeping the selected model selected."""
         selected = self.selected_entry()
-        self.entries = registry.list_models()
-        active_paths = {registry.active_model_path(m).resolve() for m in ("CT", "MR")}
-        active = registry.active_model_path().resolve()
+        self.entries = list(listing.entries)
+        self.cards = dict(listing.cards)
         self.table.setRowCount(len(self.entries))
         for row, entry in enumerate(self.entries):
-            data_text = model_card.data_summary(model_card.read_card(entry.path))
-            is_active = entry.path.resolve() in active_paths
+            data_text = model_card.data_summary(self.cards.get(entry.path) or {})
             values = (
-                "●" if is_active else "",
+                "",
                 entry.name,
                 "n/a" if entry.val_dice is None else f"{entry.val_dice:.3f}",
                 _date(entry.created),
@@ -171,11 +251,26 @@ class ModelManagerDialog(QDialog):
                     item.setTextAlignment(Qt.AlignCenter)
                 item.setToolTip(str(entry.path))
                 self.table.setItem(row, column, item)
-        target = selected.path if selected else active
+        self._mark_active(listing.active)
+        target = selected.path if selected else listing.default
+        if target is None or not self.select(target):
+            self.table.clearSelection()
+        self._selection_changed()
+
+    def _mark_active(self, active: set[Path]) -> None:
+        """The "●" of the active models (after a listing, or at once after a change here)."""
         for row, entry in enumerate(self.entries):
-            if entry.path.resolve() == Path(target).resolve():
-                self.table.selectRow(row)
-                break
+            item = self.table.item(row, 0)
+            if item is not None:
+                item.setText("●" if entry.path.resolve() in active else "")
+
+    def _remove(self, path: Path) -> None:
+        """Take a deleted model off the table at once (the files are gone; nothing to read)."""
+        row = self.row_of(path)
+        if row >= 0:
+            del self.entries[row]
+            self.cards.pop(path, None)
+            self.table.removeRow(row)
         self._selection_changed()
 
     def row_of(self, path: str | Path) -> int:
@@ -201,7 +296,7 @@ class ModelManagerDialog(QDialog):
     def _selection_changed(self) -> None:
         entry = self.selected_entry()
         self._update_buttons()
-        self.details.setText(self._details_html(entry) if entry else "")
+        self.details.setText(self._details_html(entry, self.cards) if entry else "")
 
     def _update_buttons(self) -> None:
         entry = self.selected_entry()
@@ -213,10 +308,10 @@ class ModelManagerDialog(QDialog):
             "The bundled model cannot be deleted" if entry and entry.is_bundled else "")
 
     @staticmethod
-    def _details_html(entry: registry.ModelEntry) -> str:
+    def _details_html(entry: registry.ModelEntry, cards: dict[Path, dict]) -> str:
         parts = [f"<b>{html.escape(entry.name)}</b> — {html.escape(str(entry.path))}"]
         if not entry.is_bundled:
-            card = model_card.read_card(entry.path)
+            card = cards.get(entry.path) or {}
             settings = card.get("settings") or {}
             run = card.get("run") or {}
             if settings:
@@ -348,7 +443,8 @@ class ModelManagerDialog(QDialog):
             self.comparison_label.setText(f"Cannot use {entry.name}: {error}")
             return False
         log.info("active %s model: %s", entry.modality, entry.name)
-        self.refresh()
+        self._mark_active(active_paths())  # no model file changed: nothing to re-read
+        self._overtake_listing()
         self.active_changed.emit(entry.path)
         return True
 
@@ -377,15 +473,22 @@ class ModelManagerDialog(QDialog):
             return
         path = Path(path)
         self.comparison_task = run_in_background(
-            self, lambda: registry.import_model_file(path), self._imported,
+            self, lambda: (registry.import_model_file(path), read_models()), self._imported,
             lambda message: self._idle(f"Cannot import {path.name}: {message}"),
             on_cancelled=lambda: self._idle(f"Import of {path.name} cancelled."), uses_torch=True)
         self._busy(f"Checking {path.name}…")
 
-    def _imported(self, found: tuple[Path, bool]) -> None:
-        target, copied = found
+    def _imported(self, found: tuple[tuple[Path, bool], ModelListing]) -> None:
+        """The file was copied and the models read again, both in the background."""
+        (target, copied), listing = found
         self.comparison_task = None
-        self.refresh()
+        if self.listing_task is not None:  # read before the import: would drop the new model
+            self.listing_task.cancel()
+            self.listing_task = None
+            self._listing_number += 1
+            self.listing_label.setVisible(False)
+        self._show(listing)
+        self.listing_finished.emit()
         note = "Imported" if copied else "Already in your models folder:"
         if not self.select(target):  # removed meanwhile
             self._idle(f"{note} {target.name}")
@@ -427,9 +530,12 @@ class ModelManagerDialog(QDialog):
         model_card.delete_model_files(entry.path)
         if was_active:
             registry.set_active_model(None, modality=entry.modality)
-            self.active_changed.emit(registry.active_model_path(entry.modality))
         log.info("deleted model %s", entry.name)
-        self.refresh()
+        self._remove(entry.path)
+        self._mark_active(active_paths())
+        self._overtake_listing()
+        if was_active:
+            self.active_changed.emit(registry.active_model_path(entry.modality))
 
 
 def _compare_off_gui_thread(path: Path):
