@@ -52,6 +52,7 @@ class SpleenMeasurements:
                 data[key] = [round(float(v), 3) for v in data[key]]
         data["volume_ml"] = round(float(self.volume_ml), 3)
         data["craniocaudal_mm"] = round(float(self.craniocaudal_mm), 3)
+        data["volume_is_lower_bound"] = self.is_lower_bound
         return data
 
 

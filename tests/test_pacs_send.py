@@ -95,6 +95,9 @@ def test_cli_find_get_segment_send_and_find_back(orthanc, pacs_home, tmp_path, c
     ]
     assert summary["quality"]["verdict"] in sr_codes(report)
     assert summary["model"][:64] in sr_texts(report)  # the algorithm name
+    # The 20 slices cut the spleen: the report must not pass its volume off as whole.
+    assert summary["volume_is_lower_bound"] is True
+    assert "Lower bound: spleen runs past the scan" in sr_codes(report)
     for written in (seg, sr):  # files on disk stay de-identified
         header = pydicom.dcmread(written, stop_before_pixels=True)
         assert str(header.PatientName) == "ANONYMOUS^" and header.PatientID != PATIENT_ID
@@ -130,6 +133,7 @@ def test_send_over_dicomweb_with_range_and_verdict(orthanc, pacs_home, tmp_path)
     assert _dciodvfy_errors(sr) == []
     assert "test-model" in sr_texts(pydicom.dcmread(sr))
     assert "review" in sr_codes(pydicom.dcmread(sr))
+    assert "Lower bound: spleen runs past the scan" not in sr_codes(pydicom.dcmread(sr))
     assert sr_numbers(pydicom.dcmread(sr)) == [
         (231.0, "Minimum"),
         (250.5, ""),

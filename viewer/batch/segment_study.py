@@ -4,10 +4,9 @@
 model choice, inference, volume range, verdict); this module reads the study, calls it
 with a model from the worker's own cache, and writes the study's files the way
 ``segment`` does: the mask on the input's own grid (a DICOM SEG for DICOM input) and,
-when asked, the uncertainty map. The summary is ``segment --json``'s dict, plus
-``volume_is_lower_bound`` (:attr:`SpleenMeasurements.is_lower_bound
-<segmentation.measurements.SpleenMeasurements.is_lower_bound>`: the spleen runs past
-the scan, so its volume is a minimum).
+when asked, the uncertainty map. The summary is ``segment --json``'s dict (its
+``volume_is_lower_bound`` says the spleen runs past the scan, so its volume is a
+minimum).
 """
 
 from __future__ import annotations
@@ -88,7 +87,6 @@ def segment_study_into(source: str, folder: Path, models: WorkerModels, device: 
     summary.update(
         output=mask_path.name,
         input_shape=list(volume.source_shape),
-        volume_is_lower_bound=result.measurements.is_lower_bound,
     )
     if options.uncertainty:
         source_grid = Volume(

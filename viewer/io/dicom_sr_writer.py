@@ -5,8 +5,9 @@ Report" with one volumetric ROI group (TID 1411) for the spleen segment of a DIC
 SEG SpleenScope wrote: the spleen volume in mL, the lower and upper ends of the
 volume range (as volume measurements with the SNOMED "Minimum" / "Maximum"
 derivation) when the segmentation gave one, the self-check verdict when there was
-one (a qualitative evaluation, in SpleenScope's private coding scheme
-:data:`CODING_SCHEME`), and the model's name (algorithm identification). It
+one and, when the spleen runs past the scan, that the volume is only a lower bound
+(qualitative evaluations, in SpleenScope's private coding scheme :data:`CODING_SCHEME`:
+DICOM's numeric value qualifiers have no "at least"), and the model's name (algorithm identification). It
 references the SEG and, through it, the source series, and lists both as evidence,
 so a PACS viewer shows it in the same study and links it to the right images.
 
@@ -46,6 +47,7 @@ class VolumeReport:
     model_name: str
     volume_range_ml: tuple[float, float] | None = None
     verdict: str | None = None
+    volume_is_lower_bound: bool = False  # the spleen runs past the scan
 
 
 def volume_report_from_summary(summary: dict) -> VolumeReport:
@@ -68,6 +70,7 @@ def volume_report_from_summary(summary: dict) -> VolumeReport:
         model_name=str(summary.get("model") or ""),
         volume_range_ml=volume_range,
         verdict=str(verdict) if verdict else None,
+        volume_is_lower_bound=summary.get("volume_is_lower_bound") is True,
     )
 
 
@@ -152,6 +155,15 @@ def build_volume_report_sr(report: VolumeReport, seg: pydicom.Dataset) -> pydico
                 ),
             )
         )
+    if report.volume_is_lower_bound:
+        evaluations.append(
+            hd.sr.QualitativeEvaluation(
+                name=hd.sr.CodedConcept("VOLCOMPLETE", CODING_SCHEME, "Volume completeness"),
+                value=hd.sr.CodedConcept(
+                    "LOWERBOUND", CODING_SCHEME, "Lower bound: spleen runs past the scan"
+                ),
+            )
+        )
     group = hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier="Spleen"),
         referenced_segment=hd.sr.ReferencedSegment(
@@ -187,7 +199,7 @@ def build_volume_report_sr(report: VolumeReport, seg: pydicom.Dataset) -> pydico
         is_complete=True,
         series_description="SpleenScope spleen volume",
     )
-    if report.verdict:
+    if evaluations:
         scheme = pydicom.Dataset()
         scheme.CodingSchemeDesignator = CODING_SCHEME
         scheme.CodingSchemeName = "SpleenScope self-check verdicts"
