@@ -45,6 +45,8 @@ TIP_SMALL_SECTION_POWER = 0.5
 # The MR recipe's schedule is 48 epochs x 20 steps; the default here is shorter so the
 # 16 trainings of two arms x two seeds x four folds fit a shared 2-core machine.
 DEFAULT_EPOCHS = 16
+# Whole-volume Dice below this: the pipeline kept something other than the spleen.
+LOST_DICE = 0.1
 
 
 # ----------------------------------------------------------------- slice selection
@@ -262,6 +264,8 @@ def summarize(records: list[dict]) -> dict:
         "mean_abs_volume_error_percent": mean(abs(r["volume_error_percent"]) for r in rows),
         "mean_volume_error_percent": mean(r["volume_error_percent"] for r in rows),
         "training_seconds": round(sum(record["training_seconds"] for record in records), 1),
+        # Patients whose spleen the pipeline did not find at all (it kept another organ).
+        "lost_cases": sorted(r["case"] for r in rows if (r["dice"] or 0.0) < LOST_DICE),
     }
     for end in ("inferior", "superior"):
         slices = sum(r[end]["slices"] for r in rows)
@@ -271,6 +275,10 @@ def summarize(records: list[dict]) -> dict:
         summary[f"missed_slices_{end}"] = f"{missed}/{slices}"
         summary[f"overshoot_slices_{end}"] = sum(r[end]["overshoot_slices"] for r in rows)
     return summary
+
+
+def _case_rows(records: list[dict]) -> dict[str, dict]:
+    return {row["case"]: row for record in records for row in record["cases"]}
 
 
 def collect(work: Path, epochs: int) -> dict:
@@ -286,18 +294,39 @@ def collect(work: Path, epochs: int) -> dict:
         summary = summarize(records)
         summary["complete"] = len(records) == len(FOLDS)
         report["runs"][name] = summary
-    seeds = sorted({int(n.split("_s")[1]) for n in report["runs"]})
+    # Only arms with all folds are compared (a partial run covers other patients).
+    complete = {n: s for n, s in report["runs"].items() if s["complete"]}
+    seeds = sorted({int(n.split("_s")[1]) for n in complete})
     metrics = ("whole_dice", "tip_dice_inferior", "tip_dice_superior")
     report["b_minus_a"] = {
         str(seed): {
-            m: round(report["runs"][f"B_s{seed}"][m] - report["runs"][f"A_s{seed}"][m], 4)
-            for m in metrics
+            m: round(complete[f"B_s{seed}"][m] - complete[f"A_s{seed}"][m], 4) for m in metrics
         }
         for seed in seeds
-        if f"A_s{seed}" in report["runs"] and f"B_s{seed}" in report["runs"]
+        if f"A_s{seed}" in complete and f"B_s{seed}" in complete
     }
+    # Paired over the patients both arms found: tip accuracy apart from whole-case losses.
+    for seed in seeds:
+        if f"A_s{seed}" not in complete or f"B_s{seed}" not in complete:
+            continue
+        rows = {arm: _case_rows(by_run[f"{arm}_s{seed}"]) for arm in ARMS}
+        found = [
+            c for c in rows["A"] if all((rows[a][c]["dice"] or 0.0) >= LOST_DICE for a in ARMS)
+        ]
+        paired = {"cases": len(found)}
+        for end in ("inferior", "superior"):
+            diffs = [
+                rows["B"][c][end]["dice"] - rows["A"][c][end]["dice"]
+                for c in found
+                if rows["A"][c][end]["dice"] is not None and rows["B"][c][end]["dice"] is not None
+            ]
+            paired[f"tip_dice_{end}"] = round(float(np.mean(diffs)), 4) if diffs else None
+            paired[f"missed_{end}"] = {
+                a: sum(rows[a][c][end]["missed"] for c in found) for a in ARMS
+            }
+        report.setdefault("b_minus_a_found_by_both", {})[str(seed)] = paired
     for arm in ARMS:
-        values = [report["runs"][f"{arm}_s{s}"] for s in seeds if f"{arm}_s{s}" in report["runs"]]
+        values = [complete[f"{arm}_s{s}"] for s in seeds if f"{arm}_s{s}" in complete]
         if len(values) >= 2:
             report.setdefault("seed_spread", {})[arm] = {
                 m: round(max(v[m] for v in values) - min(v[m] for v in values), 4) for m in metrics
