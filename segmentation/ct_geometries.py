@@ -76,15 +76,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=bundled_model_path("CT"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-record", action="store_true", help="print only")
+    parser.add_argument(
+        "--geometry",
+        action="append",
+        metavar="PIXEL,SLICE,FOV",
+        help="score this grid (mm) instead of the recorded set; repeatable; implies --no-record",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     import torch
 
     torch.set_num_threads(args.threads)
-    rows = score_geometries(args.model)
+    geometries = GEOMETRIES
+    if args.geometry:
+        try:
+            geometries = tuple(tuple(float(v) for v in g.split(",")) for g in args.geometry)
+        except ValueError:
+            parser.error("--geometry takes three numbers in mm: PIXEL,SLICE,FOV")
+        if any(len(g) != 3 or min(g) <= 0 for g in geometries):
+            parser.error("--geometry takes three positive numbers in mm: PIXEL,SLICE,FOV")
+    rows = score_geometries(args.model, geometries)
     print(json.dumps(rows))
     record = args.model.with_name(args.model.stem + ".training.json")
-    if not args.no_record and record.is_file():
+    if not args.no_record and not args.geometry and record.is_file():
         report = json.loads(record.read_text(encoding="utf-8"))
         report["simulated_geometries"] = rows
         record.write_text(json.dumps(report, indent=2), encoding="utf-8")
