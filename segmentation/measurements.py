@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 SPLENOMEGALY_VOLUME_ML = 314.5
+AT_LEAST = "at least "  # before a volume or length that is only a minimum
 REFERENCE_RANGE_TEXT = (
     "normal adult splenic volume on CT 107.2-314.5 mL (Prassopoulos et al., Eur Radiol 1997)"
 )
@@ -43,7 +44,7 @@ class SpleenMeasurements:
 
     def volume_text(self) -> str:
         """The volume as a reader should take it: "at least" when it is a lower bound."""
-        return f"{'at least ' if self.is_lower_bound else ''}{self.volume_ml:.1f} mL"
+        return f"{AT_LEAST if self.is_lower_bound else ''}{self.volume_ml:.1f} mL"
 
     def as_dict(self) -> dict:
         data = asdict(self)
@@ -54,6 +55,26 @@ class SpleenMeasurements:
         data["craniocaudal_mm"] = round(float(self.craniocaudal_mm), 3)
         data["volume_is_lower_bound"] = self.is_lower_bound
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SpleenMeasurements:
+        """Back from :meth:`as_dict` (or a summary holding its keys; others are ignored).
+
+        Raises KeyError, TypeError or ValueError when a field is missing or malformed.
+        """
+        def box(key):
+            value = data.get(key)
+            return None if value is None else tuple(float(v) for v in value)
+
+        return cls(
+            volume_ml=float(data["volume_ml"]),
+            voxels=int(data["voxels"]),
+            bbox_min_mm=box("bbox_min_mm"),
+            bbox_max_mm=box("bbox_max_mm"),
+            craniocaudal_mm=float(data["craniocaudal_mm"]),
+            splenomegaly=bool(data["splenomegaly"]),
+            touches_scan_edge=bool(data["touches_scan_edge"]),
+        )
 
 
 def voxel_volume_mm3(affine: np.ndarray) -> float:

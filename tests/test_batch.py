@@ -73,7 +73,7 @@ def test_batch_rows_error_row_and_masks_identical_to_segment(tmp_path, capsys):
     ct_json = json.loads((out / "studies" / "ct-3slice" / "summary.json").read_text())
     seg, _notice = load_mask_for_volume(ct["mask"], load_volume(ct_series))
     assert int(np.count_nonzero(seg)) == ct_json["voxels"]  # the SEG holds the result
-    assert ct_json["voxels"] > 0 and ct_json["volume_is_lower_bound"] is True  # 3 slices of 20
+    assert ct_json["voxels"] > 0 and ct_json["volume_is_lower_bound"] is True  # the 3-slice series cuts it
     assert ct["volume_is_lower_bound"] == "true"
 
     for path in small:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from segmentation.measurements import SPLENOMEGALY_VOLUME_ML, measure_spleen
+from segmentation.measurements import SPLENOMEGALY_VOLUME_ML, SpleenMeasurements, measure_spleen
 from segmentation.postprocess import postprocess
 from viewer.phantom import make_phantom
 
@@ -80,3 +80,19 @@ def test_postprocess_in_the_foreground_box_equals_the_whole_volume_pass(axis):
     np.testing.assert_array_equal(
         postprocess(shell, 0.5, axis), fill_holes(shell > 0.5, axis).astype(np.uint8)
     )
+
+
+def test_a_summary_gives_back_the_same_measurements_and_lower_bound():
+    """What ``segment --json`` writes reads back as the same measurements, so a batch
+    table rebuilt from older summaries marks a cut spleen as the window does."""
+    mask = np.zeros((20, 20, 10), np.uint8)
+    mask[5:10, 5:10, 0:4] = 1  # reaches the first slice: cut by the scan
+    affine = np.diag([0.8, 0.8, 2.5, 1.0])
+    measured = measure_spleen(mask, affine)
+    summary = dict(measured.as_dict(), model="m", status="ok")
+    back = SpleenMeasurements.from_dict(summary)
+    assert back.is_lower_bound and summary["volume_is_lower_bound"] is True
+    assert back.volume_text() == measured.volume_text() == "at least 0.2 mL"  # 100 voxels of 1.6 mm³
+    assert back.bbox_min_mm == pytest.approx(measured.bbox_min_mm)
+    with pytest.raises(KeyError):
+        SpleenMeasurements.from_dict({"volume_ml": 1.0})

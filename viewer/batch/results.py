@@ -62,28 +62,16 @@ def _text(value) -> str:
 def volume_is_lower_bound(summary: dict) -> bool | None:
     """Is the study's volume only a minimum (the spleen runs past the scan)?
 
-    The flag the study recorded (``SpleenMeasurements.is_lower_bound``); a summary
-    written before the flag was recorded gets the same property of the measurements it
-    holds. None when there is no volume to qualify (an error) or nothing to tell.
+    :attr:`SpleenMeasurements.is_lower_bound` of the measurements the summary holds
+    (so a summary written before ``segment --json`` carried the flag gets it too).
+    None when there is no volume to qualify (an error) or nothing to tell.
     """
     if summary.get("status") != "ok":
         return None
-    recorded = summary.get("volume_is_lower_bound")
-    if isinstance(recorded, bool):
-        return recorded
     try:
-        measured = SpleenMeasurements(
-            volume_ml=float(summary["volume_ml"]),
-            voxels=int(summary["voxels"]),
-            bbox_min_mm=None,
-            bbox_max_mm=None,
-            craniocaudal_mm=float(summary.get("craniocaudal_mm") or 0.0),
-            splenomegaly=bool(summary.get("splenomegaly")),
-            touches_scan_edge=bool(summary["touches_scan_edge"]),
-        )
+        return SpleenMeasurements.from_dict(summary).is_lower_bound
     except (KeyError, TypeError, ValueError):
         return None
-    return measured.is_lower_bound
 
 
 def _flag(value: bool | None) -> str:

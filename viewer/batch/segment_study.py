@@ -84,10 +84,7 @@ def segment_study_into(source: str, folder: Path, models: WorkerModels, device: 
     else:
         save_mask(volume, result.mask, mask_path)
     summary = study.summary()
-    summary.update(
-        output=mask_path.name,
-        input_shape=list(volume.source_shape),
-    )
+    summary.update(output=mask_path.name, input_shape=list(volume.source_shape))
     if options.uncertainty:
         source_grid = Volume(
             array=canonical_to_source_grid(volume, study.uncertainty_map()),

@@ -17,6 +17,7 @@ import argparse
 from pathlib import Path
 
 from segmentation.devices import DEVICE_CHOICES
+from segmentation.measurements import AT_LEAST
 from viewer import strict_json
 from viewer.grid import VIEW_NAMES
 
@@ -225,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     m = result.measurements
     low, high = study.uncertainty.volume_range_ml
-    at_least = "at least " if m.is_lower_bound else ""
+    at_least = AT_LEAST if m.is_lower_bound else ""
     print(
         f"spleen volume: {m.volume_text()} (range {low:.0f}-{high:.0f} mL, "
         f"{m.voxels} voxels), craniocaudal {at_least}{m.craniocaudal_mm:.0f} mm"

@@ -14,6 +14,7 @@ from __future__ import annotations
 from PyQt5.QtCore import QAbstractTableModel, Qt
 from PyQt5.QtGui import QColor
 
+from segmentation.measurements import AT_LEAST
 from viewer.worklist import WorklistRow
 
 COLUMNS = ("study", "verdict", "volume mL", "range mL", "Dice", "decision", "comment")
@@ -24,7 +25,6 @@ VERDICT_COLOURS = {
     "error": "#c62828",
     "unchecked": "#6b7480",
 }
-LOWER_BOUND_PREFIX = "at least "  # as SpleenMeasurements.volume_text() writes it
 LOWER_BOUND_COLOUR = VERDICT_COLOURS["check"]
 LOWER_BOUND_TOOLTIP = (
     "At least this volume: the spleen reaches the first or last slice of the scan, so "
@@ -44,7 +44,7 @@ def volume_text(row: WorklistRow) -> str:
     """The volume cell: "at least 241.7" when it is only a minimum."""
     if row.volume_ml is None:
         return ""
-    return f"{LOWER_BOUND_PREFIX if row.volume_is_lower_bound else ''}{row.volume_ml:.1f}"
+    return f"{AT_LEAST if row.volume_is_lower_bound else ''}{row.volume_ml:.1f}"
 
 
 def _number(value: float | None, digits: int) -> str:
