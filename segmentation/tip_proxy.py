@@ -28,6 +28,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,7 +36,8 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WORK = Path("/tmp/tipx")
+# Crops, fold models and per-fold records; reused by a rerun, so not a fresh folder.
+DEFAULT_WORK = Path(tempfile.gettempdir()) / "spleenscope_tip_proxy"
 # Spleen slices whose centre lies in the lowest / highest quarter of the reference
 # extent are the tips; those in the middle half are the training slices.
 TIP_QUARTER = 0.25
@@ -113,13 +115,6 @@ def crop_to_middle(case, folder: Path):
 
 
 # -------------------------------------------------------------------------- scoring
-def _dice(pred: np.ndarray, ref: np.ndarray) -> float | None:
-    total = int(np.count_nonzero(pred)) + int(np.count_nonzero(ref))
-    if total == 0:
-        return None
-    return 2.0 * int(np.count_nonzero(pred & ref)) / total
-
-
 def score_tips(pred: np.ndarray, ref: np.ndarray, axis: int = 2) -> dict:
     """Whole-volume and per-end scores of ``pred`` against ``ref`` (same grid).
 
@@ -129,6 +124,8 @@ def score_tips(pred: np.ndarray, ref: np.ndarray, axis: int = 2) -> dict:
     empty (``missed``), and how many slices beyond the reference extent on that side
     the prediction marks (``overshoot_slices``).
     """
+    from segmentation.metrics import dice_iou
+
     pred = np.asarray(pred) > 0
     ref = np.asarray(ref) > 0
     roles = slice_roles(ref, axis)
@@ -136,7 +133,7 @@ def score_tips(pred: np.ndarray, ref: np.ndarray, axis: int = 2) -> dict:
     moved_ref = np.moveaxis(ref, axis, 0)
     pred_any = moved_pred.reshape(moved_pred.shape[0], -1).any(axis=1)
     extent = spleen_extent(ref, axis)
-    scores = {"dice": _dice(pred, ref)}
+    scores = {"dice": round(dice_iou(pred, ref)[0], 4)}
     for end, role in (("inferior", "low"), ("superior", "high")):
         index = roles[role]
         beyond = (
@@ -146,15 +143,12 @@ def score_tips(pred: np.ndarray, ref: np.ndarray, axis: int = 2) -> dict:
             if end == "inferior"
             else np.arange(extent[1] + 1, moved_ref.shape[0])
         )
-        dice = _dice(moved_pred[index], moved_ref[index])
         scores[end] = {
-            "dice": None if dice is None else round(dice, 4),
+            "dice": round(dice_iou(moved_pred[index], moved_ref[index])[0], 4),
             "slices": int(index.size),
             "missed": int(np.count_nonzero(~pred_any[index])),
             "overshoot_slices": int(np.count_nonzero(pred_any[beyond])),
         }
-    if scores["dice"] is not None:
-        scores["dice"] = round(scores["dice"], 4)
     return scores
 
 
@@ -179,8 +173,9 @@ def run_key(arm: str, seed: int, epochs: int, fold: int) -> str:
 def train_fold(arm, seed, epochs, fold, work: Path, threads: int) -> dict:
     """Train one arm on a fold's cropped training patients and score its held-out ones."""
     from segmentation.datasets import find_cases
+    from segmentation.measurements import voxel_volume_mm3
     from segmentation.study import segment_study
-    from segmentation.train_mr import FOLDS, mr_data_dir
+    from segmentation.train_mr import FOLDS, log_epochs, mr_data_dir
     from segmentation.training import TrainConfig, train
     from viewer.io import load_volume
 
@@ -206,7 +201,7 @@ def train_fold(arm, seed, epochs, fold, work: Path, threads: int) -> dict:
     output = work / "models" / f"{run_key(arm, seed, epochs, fold)}.pt"
     output.parent.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    result = train(training, config, output, progress=_log_epochs)
+    result = train(training, config, output, progress=log_epochs)
     output.with_name(output.name + ".state.pt").unlink(missing_ok=True)
     training_seconds = round(time.time() - started, 1)
     rows = []
@@ -214,10 +209,10 @@ def train_fold(arm, seed, epochs, fold, work: Path, threads: int) -> dict:
         volume = load_volume(case.image)
         reference = np.asarray(load_volume(case.label).array) > 0
         study = segment_study(volume, model=output, device="cpu")
-        voxel_ml = abs(float(np.linalg.det(volume.affine[:3, :3]))) / 1000.0
         row = {"case": case.name, **score_tips(study.mask, reference, study.segmentation.axis)}
-        row["volume_ml"] = round(float(np.count_nonzero(study.mask)) * voxel_ml, 1)
-        row["reference_ml"] = round(float(np.count_nonzero(reference)) * voxel_ml, 1)
+        row["volume_ml"] = round(study.measurements.volume_ml, 1)
+        reference_ml = np.count_nonzero(reference) * voxel_volume_mm3(volume.affine) / 1000.0
+        row["reference_ml"] = round(float(reference_ml), 1)
         row["volume_error_percent"] = round(
             100.0 * (row["volume_ml"] - row["reference_ml"]) / row["reference_ml"], 1
         )
@@ -239,11 +234,6 @@ def train_fold(arm, seed, epochs, fold, work: Path, threads: int) -> dict:
         "final_train_loss": result.history[-1]["train_loss"] if result.history else None,
         "cases": rows,
     }
-
-
-def _log_epochs(event: dict) -> None:
-    if event["event"] in ("start", "epoch", "done"):
-        log.info("%s", json.dumps(event))
 
 
 # ------------------------------------------------------------------------ summary

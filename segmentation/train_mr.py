@@ -138,12 +138,13 @@ def train_one(
         keep_best=False,
         model_name=name,
     )
-    result = train(cases, config, output, progress=_log_epochs)
+    result = train(cases, config, output, progress=log_epochs)
     output.with_name(output.name + ".state.pt").unlink(missing_ok=True)
     return result
 
 
-def _log_epochs(event: dict) -> None:
+def log_epochs(event: dict) -> None:
+    """Log a training run's start, each epoch and its end (the training's progress callback)."""
     if event["event"] in ("start", "epoch", "done"):
         log.info("%s", json.dumps(event))
 

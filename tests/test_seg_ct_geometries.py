@@ -22,7 +22,7 @@ def test_a_coarse_grid_is_scored_without_touching_the_training_record(capsys):
     before = record.read_bytes()
     assert ct_geometries.main(["--geometry", "5,5,500", "--threads", "1"]) == 0
     (row,) = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    # 5 mm voxels over a 500 mm field of view: 100 x 100 pixels, 8 slices of the 40 mm
+    # 5 mm voxels over a 500 mm field of view: 100 x 100 pixels; the series' 40 mm: 8 slices
     assert row["shape"] == [100, 100, 8]
     assert row["dice"] > 0.9 and row["verdict"] == "ok"
     assert abs(row["volume_ml"] - row["reference_ml"]) < 0.15 * row["reference_ml"]
