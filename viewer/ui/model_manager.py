@@ -484,11 +484,8 @@ class ModelManagerDialog(QDialog):
         self.comparison_task = None
         if self.listing_task is not None:  # read before the import: would drop the new model
             self.listing_task.cancel()
-            self.listing_task = None
-            self._listing_number += 1
-            self.listing_label.setVisible(False)
-        self._show(listing)
-        self.listing_finished.emit()
+        self._listing_number += 1
+        self._listed(self._listing_number, listing)
         note = "Imported" if copied else "Already in your models folder:"
         if not self.select(target):  # removed meanwhile
             self._idle(f"{note} {target.name}")

@@ -234,7 +234,7 @@ class QualityPanel(QWidget):
 
     def _show_current_slice(self) -> None:
         study, _state = study_state(self.session)
-        state = getattr(self.shell, "state", None)
+        state = self.shell.state
         if self.curve is None or study is None or state is None:
             return
         self.current_line.setValue(state.slice_index(axis_name(study.segmentation.axis)))
