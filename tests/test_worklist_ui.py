@@ -149,3 +149,22 @@ def test_review_a_cohort_in_the_window(qtbot, window, batch_folder, monkeypatch)
     assert int(session.prediction.sum()) == 20 * 18 * 3  # the corrected version is shown
     exported = tool.export(batch_folder / "reviewed.csv")
     assert "segmented the kidney" in exported.read_text()
+
+
+def test_a_double_click_on_a_study_opens_it_once_with_its_mask(qtbot, window, batch_folder):
+    """A double-click on a row sends "clicked" and then "activated": the study must
+    open once and keep its mask, not reopen its image over the mask on its way."""
+    tool = window.tools.worklist_tool
+    assert tool.open_results(batch_folder / "results.csv")
+    table = tool.panel.table
+    qtbot.waitExposed(table)
+    centre = table.visualRect(tool.panel.model.index(3, 0)).center()  # the "ok" study
+    qtbot.mouseClick(table.viewport(), Qt.LeftButton, pos=centre)  # a double-click: a click,
+    qtbot.mouseDClick(table.viewport(), Qt.LeftButton, pos=centre)  # then the second press
+    qtbot.waitUntil(lambda: tool.panel.accept_button.isEnabled(), timeout=30000)
+    qtbot.wait(300)  # a second opening, had it started, would land now
+    session = window.tools.mask_session
+    assert window.volume.source_path.endswith("small_00_p01.nii.gz")
+    assert session.prediction is not None and int(session.prediction.sum()) == 20 * 18 * 2
+    assert tool.panel.accept_button.isEnabled()
+    assert tool.panel.summary.text().startswith("small_00_p01: ok")

@@ -33,6 +33,7 @@ class WorklistTool(QObject):
         self.visible: list[WorklistRow] = []
         self.current: WorklistRow | None = None
         self._pending: WorklistRow | None = None  # opened, waiting for its image
+        self._mask_pending: WorklistRow | None = None  # its image shown, waiting for its mask
         self._shown: WorklistRow | None = None  # the study whose image and mask are on screen
         self.panel = WorklistPanel()
         self.dock = shell.add_dock(self.panel, "Worklist", Qt.BottomDockWidgetArea)
@@ -113,8 +114,12 @@ class WorklistTool(QObject):
         if not 0 <= index < len(self.visible):
             return
         row = self.visible[index]
-        self.current = row
         self.panel.select_index(index)
+        if row is self.current and row in (self._pending, self._mask_pending, self._shown):
+            # A double-click (clicked, then activated) or a second click on the study being
+            # opened or already shown: opening it again would drop its mask (and any edits).
+            return
+        self.current = row
         self.panel.set_review_enabled(False)
         if row.values.get("status") != "ok":
             self.panel.summary.setText(
@@ -122,6 +127,7 @@ class WorklistTool(QObject):
             )
             self.panel.reject_button.setEnabled(True)  # there is no result to accept
             return
+        self.panel.summary.setText(f"{row.study}: opening…")
         self._pending = row
         if not self.shell.open_path(row.values["input"]):
             self._pending = None
@@ -136,12 +142,15 @@ class WorklistTool(QObject):
             return
         mask = row.corrected_mask or row.path("mask")
         if mask:
+            self._mask_pending = row
             self.review_tool.load_prediction(mask, on_done=lambda ok: self._mask_shown(row, ok))
         reference = row.path("reference")
         if reference:
             self.review_tool.load_reference(reference)
 
     def _mask_shown(self, row: WorklistRow, ok: bool) -> None:
+        if self._mask_pending is row:
+            self._mask_pending = None
         if ok and row is self.current:
             self._shown = row
             self.panel.set_review_enabled(True)
